@@ -1,0 +1,319 @@
+//! The validated model of an entity struct. Every semantic rule lives here, apart from parsing,
+//! and every violation of one struct is collected so the user sees them all in one build.
+
+use darling::{Error, FromDeriveInput};
+use syn::spanned::Spanned;
+
+use super::attr::{EntityAttrs, FieldAttrs};
+use crate::names;
+
+/// Column type classes; the names match `mqttspec::ColumnType`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Integer { min: i64, max: i64, pg: &'static str },
+    Float { pg: &'static str },
+    Boolean,
+    Text,
+    Timestamp,
+    Date,
+    Uuid,
+    Json,
+}
+
+pub struct Column {
+    pub ident: syn::Ident,
+    pub ty: syn::Type,
+    pub name: String,
+    pub class: Class,
+    pub nullable: bool,
+    pub primary_key: bool,
+    pub generated: bool,
+    pub default_sql: Option<String>,
+    pub read_only: bool,
+    pub write_only: bool,
+    pub filterable: bool,
+    pub sortable: bool,
+}
+
+pub struct Entity {
+    pub ident: syn::Ident,
+    pub schema: String,
+    pub table: String,
+    pub name: String,
+    pub columns: Vec<Column>,
+    pub primary_key: usize,
+    pub can_create: bool,
+    pub can_update: bool,
+    pub can_delete: bool,
+}
+
+impl Entity {
+    pub fn from_input(input: &syn::DeriveInput) -> Result<Self, Error> {
+        check_shape(input)?;
+        let attrs = EntityAttrs::from_derive_input(input)?;
+        let mut errors = Error::accumulator();
+        if let Some(param) = attrs.generics.params.first() {
+            errors.push(
+                Error::custom("SpecEntity cannot be derived for a generic struct: an entity maps one table")
+                    .with_span(&param.span()),
+            );
+        }
+        let rename_all = attrs.rename_all.as_ref().and_then(|rule| {
+            if names::apply_rule(rule, "x").is_none() {
+                errors.push(
+                    Error::custom(format!(
+                        "unknown rename_all rule `{}`; expected one of: {}",
+                        rule.as_str(),
+                        names::RENAME_RULES.join(", ")
+                    ))
+                    .with_span(&rule.span()),
+                );
+                None
+            } else {
+                Some(rule.as_str().to_owned())
+            }
+        });
+        let fields = attrs.data.take_struct().expect("shape checked").fields;
+        let mut columns = Vec::with_capacity(fields.len());
+        for field in &fields {
+            if let Some(column) = errors.handle(column(field, rename_all.as_deref())) {
+                columns.push(column);
+            }
+        }
+        let primary_key = errors.handle(primary_key(&attrs.ident, &fields, &columns));
+        for (i, column) in columns.iter().enumerate() {
+            if columns[..i].iter().any(|c| c.name == column.name) {
+                errors.push(
+                    Error::custom(format!("two fields map to the column `{}`", column.name)).with_span(&column.ident),
+                );
+            }
+        }
+        for (name, value) in [("schema", &attrs.schema), ("table", &attrs.table), ("entity", &attrs.entity)] {
+            if let Some(value) = value
+                && value.trim().is_empty()
+            {
+                errors.push(Error::custom(format!("`{name}` cannot be empty")).with_span(&value.span()));
+            }
+        }
+        errors.finish()?;
+        let table =
+            attrs.table.map(|t| t.as_str().to_owned()).unwrap_or_else(|| names::table_name(&attrs.ident.to_string()));
+        let read_only = attrs.read_only.is_present();
+        Ok(Entity {
+            ident: attrs.ident,
+            schema: attrs.schema.map(|s| s.as_str().to_owned()).unwrap_or_else(|| "public".into()),
+            name: attrs.entity.map(|e| e.as_str().to_owned()).unwrap_or_else(|| table.clone()),
+            table,
+            columns,
+            primary_key: primary_key.expect("errors finished"),
+            can_create: !read_only && !attrs.no_create.is_present(),
+            can_update: !read_only && !attrs.no_update.is_present(),
+            can_delete: !read_only && !attrs.no_delete.is_present(),
+        })
+    }
+}
+
+fn check_shape(input: &syn::DeriveInput) -> Result<(), Error> {
+    let name = &input.ident;
+    match &input.data {
+        syn::Data::Struct(data) => match &data.fields {
+            syn::Fields::Named(_) => Ok(()),
+            syn::Fields::Unnamed(fields) => Err(Error::custom(format!(
+                "SpecEntity needs named fields (they name the columns), but `{name}` is a tuple struct"
+            ))
+            .with_span(&fields.span())),
+            syn::Fields::Unit => Err(Error::custom(format!(
+                "SpecEntity needs named fields (they name the columns), but `{name}` is a unit struct"
+            ))
+            .with_span(name)),
+        },
+        syn::Data::Enum(data) => Err(Error::custom(format!(
+            "SpecEntity can only be derived for a struct with named fields, but `{name}` is an enum"
+        ))
+        .with_span(&data.enum_token)),
+        syn::Data::Union(data) => Err(Error::custom(format!(
+            "SpecEntity can only be derived for a struct with named fields, but `{name}` is a union"
+        ))
+        .with_span(&data.union_token)),
+    }
+}
+
+fn column(field: &FieldAttrs, rename_all: Option<&str>) -> Result<Column, Error> {
+    let ident = field.ident.clone().expect("named fields");
+    let mut errors = Error::accumulator();
+    let (class, nullable) = match classify(&field.ty) {
+        Ok(found) => found,
+        Err(e) => {
+            errors.push(e);
+            (Class::Text, false)
+        }
+    };
+    let field_name = ident.to_string();
+    let field_name = field_name.strip_prefix("r#").unwrap_or(&field_name);
+    let name = match &field.rename {
+        Some(rename) => {
+            if rename.trim().is_empty() {
+                errors.push(Error::custom("`rename` cannot be empty").with_span(&rename.span()));
+            }
+            rename.as_str().to_owned()
+        }
+        None => {
+            rename_all.and_then(|rule| names::apply_rule(rule, field_name)).unwrap_or_else(|| field_name.to_owned())
+        }
+    };
+    let read_only = field.read_only.is_present();
+    let write_only = field.write_only.is_present();
+    if read_only && write_only {
+        errors.push(
+            Error::custom("a column cannot be both `read_only` and `write_only`").with_span(&field.write_only.span()),
+        );
+    }
+    if write_only && field.primary_key.is_present() {
+        errors.push(
+            Error::custom("the primary key is always returned, so it cannot be `write_only`")
+                .with_span(&field.write_only.span()),
+        );
+    }
+    let json = class == Class::Json;
+    let filterable_default = !json && !write_only;
+    let sortable_default = !json && !write_only;
+    for (key, flag, allowed) in
+        [("filterable", &field.filterable, filterable_default), ("sortable", &field.sortable, sortable_default)]
+    {
+        if let Some(flag) = flag
+            && **flag
+            && !allowed
+        {
+            let why = if write_only {
+                "a `write_only` column is never exposed"
+            } else {
+                "JSON columns have no ordering or equality in SQL"
+            };
+            errors.push(Error::custom(format!("this column cannot be `{key}`: {why}")).with_span(&flag.span()));
+        }
+    }
+    errors.finish()?;
+    Ok(Column {
+        ty: field.ty.clone(),
+        name,
+        class,
+        nullable,
+        primary_key: field.primary_key.is_present(),
+        generated: field.generated.is_present() || field.default.is_some(),
+        default_sql: field.default.as_ref().map(|d| d.as_str().to_owned()),
+        read_only,
+        write_only,
+        filterable: field.filterable.as_deref().copied().unwrap_or(filterable_default),
+        sortable: field.sortable.as_deref().copied().unwrap_or(sortable_default),
+        ident,
+    })
+}
+
+fn primary_key(struct_name: &syn::Ident, fields: &[FieldAttrs], columns: &[Column]) -> Result<usize, Error> {
+    let marked: Vec<_> = fields.iter().enumerate().filter(|(_, f)| f.primary_key.is_present()).collect();
+    match marked.as_slice() {
+        [(i, _)] => Ok(*i),
+        [] => columns.iter().position(|c| c.ident == "id").ok_or_else(|| {
+            Error::custom(format!(
+                "`{struct_name}` has no primary key: add a field named `id` or mark one with `#[spec(primary_key)]`"
+            ))
+            .with_span(struct_name)
+        }),
+        [_, rest @ ..] => {
+            let mut errors = Error::accumulator();
+            for (_, field) in rest {
+                errors.push(
+                    Error::custom("a second `primary_key`: an entity has exactly one primary key column")
+                        .with_span(&field.primary_key.span()),
+                );
+            }
+            errors.finish()?;
+            unreachable!("at least one error was pushed")
+        }
+    }
+}
+
+/// Classifies a field type by its last path segment; `Option<T>` makes the column nullable.
+fn classify(ty: &syn::Type) -> Result<(Class, bool), Error> {
+    if let Some(inner) = generic_arg(ty, "Option") {
+        let (class, nested) = classify_plain(inner)?;
+        if nested {
+            return Err(Error::custom("`Option<Option<T>>` is not a column type: NULL is one state").with_span(ty));
+        }
+        return Ok((class, true));
+    }
+    classify_plain(ty)
+}
+
+fn classify_plain(ty: &syn::Type) -> Result<(Class, bool), Error> {
+    if generic_arg(ty, "Option").is_some() {
+        return Ok((Class::Text, true));
+    }
+    let unsupported = || {
+        Error::custom(format!(
+            "`{}` is not a supported column type; use an integer, f32, f64, bool, String, \
+             chrono::DateTime<Utc>, chrono::NaiveDate, uuid::Uuid, serde_json::Value, or an Option of one",
+            quote::quote!(#ty).to_string().replace(' ', "")
+        ))
+        .with_span(ty)
+    };
+    let Some(segment) = last_segment(ty) else {
+        return Err(unsupported());
+    };
+    let int = |min: i64, max: i64, pg: &'static str| Class::Integer { min, max, pg };
+    let class = match segment.ident.to_string().as_str() {
+        "i8" => int(i8::MIN.into(), i8::MAX.into(), "SMALLINT"),
+        "u8" => int(0, u8::MAX.into(), "SMALLINT"),
+        "i16" => int(i16::MIN.into(), i16::MAX.into(), "SMALLINT"),
+        "u16" => int(0, u16::MAX.into(), "INTEGER"),
+        "i32" => int(i32::MIN.into(), i32::MAX.into(), "INTEGER"),
+        "u32" => int(0, u32::MAX.into(), "BIGINT"),
+        "i64" | "isize" => int(i64::MIN, i64::MAX, "BIGINT"),
+        "u64" | "usize" => int(0, i64::MAX, "BIGINT"),
+        "f32" => Class::Float { pg: "REAL" },
+        "f64" => Class::Float { pg: "DOUBLE PRECISION" },
+        "bool" => Class::Boolean,
+        "String" => Class::Text,
+        "NaiveDate" => Class::Date,
+        "Uuid" => Class::Uuid,
+        "Value" | "JsonValue" => Class::Json,
+        "DateTime" => {
+            let tz = generic_arg(ty, "DateTime").and_then(last_segment).map(|s| s.ident.to_string());
+            if tz.as_deref() != Some("Utc") {
+                return Err(
+                    Error::custom("timestamps are stored in UTC: use `chrono::DateTime<chrono::Utc>`").with_span(ty)
+                );
+            }
+            Class::Timestamp
+        }
+        _ => return Err(unsupported()),
+    };
+    if !matches!(class, Class::Timestamp) && !segment.arguments.is_none() {
+        return Err(unsupported());
+    }
+    Ok((class, false))
+}
+
+fn last_segment(ty: &syn::Type) -> Option<&syn::PathSegment> {
+    match ty {
+        syn::Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
+        syn::Type::Group(group) => last_segment(&group.elem),
+        syn::Type::Paren(paren) => last_segment(&paren.elem),
+        _ => None,
+    }
+}
+
+/// The single generic argument of `Wrapper<T>` when `ty`'s last segment is `wrapper`.
+fn generic_arg<'a>(ty: &'a syn::Type, wrapper: &str) -> Option<&'a syn::Type> {
+    let segment = last_segment(ty)?;
+    if segment.ident != wrapper {
+        return None;
+    }
+    match &segment.arguments {
+        syn::PathArguments::AngleBracketed(args) if args.args.len() == 1 => match &args.args[0] {
+            syn::GenericArgument::Type(inner) => Some(inner),
+            _ => None,
+        },
+        _ => None,
+    }
+}

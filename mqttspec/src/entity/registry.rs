@@ -1,0 +1,98 @@
+//! The set of entities a server serves: collected from `inventory` and/or given explicitly.
+
+use std::collections::BTreeMap;
+
+use super::{Entity, EntityDef};
+use crate::error::{Error, ErrorCode};
+
+/// Submitted by `#[derive(SpecEntity)]` for every entity; the runtime collects them.
+#[doc(hidden)]
+pub struct EntityRegistration(pub EntityDef);
+
+inventory::collect!(EntityRegistration);
+
+/// Entities by `(schema, name)`, sorted, with the precomputed `meta` description of each.
+#[derive(Debug, Clone, Default)]
+pub struct EntityRegistry {
+    entities: Vec<EntityDef>,
+    meta_json: Vec<serde_json::Value>,
+}
+
+impl EntityRegistry {
+    /// Every entity of the program (`inventory`).
+    pub fn discovered() -> Vec<EntityDef> {
+        inventory::iter::<EntityRegistration>().map(|r| r.0).collect()
+    }
+
+    /// Builds a registry; fails when two entities claim the same `schema.name` or when there are none.
+    pub fn new(defs: impl IntoIterator<Item = EntityDef>) -> Result<Self, Error> {
+        let mut by_name = BTreeMap::new();
+        for def in defs {
+            let key = (def.meta.schema, def.meta.name);
+            if let Some(previous) = by_name.insert(key, def)
+                && !std::ptr::eq(previous.meta, def.meta)
+            {
+                return Err(Error::new(
+                    ErrorCode::InternalError,
+                    format!(
+                        "entities `{}` and `{}` both claim the name `{}`",
+                        previous.meta.rust_name,
+                        def.meta.rust_name,
+                        def.meta.qualified_name()
+                    ),
+                ));
+            }
+        }
+        if by_name.is_empty() {
+            return Err(Error::new(
+                ErrorCode::InternalError,
+                "no entity is registered: derive `SpecEntity` on a struct or add one with `.entity::<T>()`",
+            ));
+        }
+        let entities: Vec<EntityDef> = by_name.into_values().collect();
+        let meta_json = entities.iter().map(super::ddl::meta_json).collect();
+        Ok(Self { entities, meta_json })
+    }
+
+    /// A registry of exactly these entity types.
+    pub fn of<E: Entity>() -> Result<Self, Error> {
+        Self::new([EntityDef::of::<E>()])
+    }
+
+    /// All entities, sorted by schema then name.
+    pub fn entities(&self) -> &[EntityDef] {
+        &self.entities
+    }
+
+    /// Finds an entity: `schema` + `entity` always; `entity` alone when only one schema has it.
+    pub fn find(&self, schema: Option<&str>, entity: &str) -> Result<&EntityDef, Error> {
+        let mut found =
+            self.entities.iter().filter(|d| d.meta.name == entity && schema.is_none_or(|s| s == d.meta.schema));
+        let not_found = || {
+            let name = match schema {
+                Some(s) => format!("{s}.{entity}"),
+                None => entity.to_owned(),
+            };
+            Error::new(ErrorCode::ModelNotFound, format!("unknown entity `{}`", crate::value::clip(&name)))
+        };
+        let first = found.next().ok_or_else(not_found)?;
+        if found.next().is_some() {
+            return Err(Error::new(
+                ErrorCode::ModelNotFound,
+                format!("entity `{entity}` exists in several schemas: give `schema`"),
+            ));
+        }
+        Ok(first)
+    }
+
+    /// The `meta` description of an entity of this registry.
+    pub fn meta_json(&self, def: &EntityDef) -> &serde_json::Value {
+        let index = self.entities.iter().position(|d| std::ptr::eq(d.meta, def.meta)).expect("entity of this registry");
+        &self.meta_json[index]
+    }
+
+    /// The `meta` reply without an entity: `{"entities": [...]}`.
+    pub fn all_meta_json(&self) -> serde_json::Value {
+        serde_json::json!({ "entities": self.meta_json })
+    }
+}

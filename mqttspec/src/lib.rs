@@ -1,0 +1,73 @@
+//! # mqttspec
+//!
+//! Annotated Rust structs served as a database API over MQTT.
+//!
+//! `#[derive(SpecEntity)]` generates, at compile time, the column metadata, filter validation
+//! inputs, fixed SQL statements and row decoding of an entity, and registers it with
+//! `inventory`. The [`Engine`] executes the protocol's operations against SQLite or PostgreSQL.
+//!
+//! ```no_run
+//! use mqttspec::SpecEntity;
+//!
+//! #[derive(Debug, SpecEntity)]
+//! #[spec(schema = "public", table = "users")]
+//! struct User {
+//!     #[spec(primary_key, generated)]
+//!     id: i64,
+//!     name: String,
+//!     email: String,
+//!     status: Option<String>,
+//! }
+//! ```
+//!
+//! ## `#[spec(...)]` on the struct
+//! | key | meaning |
+//! |---|---|
+//! | `schema = "s"` | schema (default `public`) |
+//! | `table = "t"` | table (default: snake_case plural of the struct name) |
+//! | `entity = "e"` | name on the wire (default: the table name) |
+//! | `rename_all = "camelCase"` | column naming rule (serde's rule names) |
+//! | `read_only`, `no_create`, `no_update`, `no_delete` | restrict writes |
+//!
+//! ## `#[spec(...)]` on a field
+//! | key | meaning |
+//! |---|---|
+//! | `primary_key` | the key (default: the field named `id`) |
+//! | `rename = "c"` | column name |
+//! | `generated` | set by the database (autoincrement, default): may be omitted on create |
+//! | `default = "SQL"` | default for the generated `CREATE TABLE`; implies `generated` |
+//! | `read_only` | returned, never written by clients (hooks may set it) |
+//! | `write_only` | written, never returned, never filtered on |
+//! | `filterable = false`, `sortable = false` | exclude from filters / sort |
+
+pub mod db;
+pub mod engine;
+pub mod entity;
+mod error;
+mod operation;
+pub mod query;
+mod value;
+
+pub use db::{Database, Dialect};
+pub use engine::{Engine, Outcome, Request};
+pub use entity::{ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistry, FieldType};
+pub use error::{Error, ErrorCode, Result};
+pub use mqttspec_derive::SpecEntity;
+pub use operation::Operation;
+pub use value::Value;
+
+/// What generated code refers to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::entity::{
+        ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistration, FieldType, Operations, STUB_META,
+        Statements, decode_postgres, decode_sqlite, field_from_value,
+    };
+    pub use crate::{Error, Value};
+    pub use inventory;
+    pub use sqlx;
+    pub use sqlx::postgres::PgRow;
+    pub use sqlx::sqlite::SqliteRow;
+    pub use std::vec;
+    pub use std::vec::Vec;
+}

@@ -1,0 +1,19 @@
+//! Query language: filters, options, cursors, their SQL rendering and in-memory matching.
+
+mod cursor;
+mod filter;
+mod matcher;
+mod options;
+mod sql;
+
+pub use cursor::Cursor;
+pub use filter::{Condition, Operator, TextMatch, operators_for};
+pub use options::{CountMode, QueryOptions, SortKey};
+pub(crate) use sql::SqlBuilder;
+
+/// At most this many values in an `in` / `not_in` list.
+pub const MAX_IN_VALUES: usize = 1000;
+/// Groups nest at most this deep.
+pub const MAX_FILTER_DEPTH: usize = 8;
+/// At most this many conditions in one filter set.
+pub const MAX_CONDITIONS: usize = 64;

@@ -1,0 +1,149 @@
+//! Typed column values: what validation produces, what is bound to SQL, what rows decode to.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use uuid::Uuid;
+
+use crate::entity::{ColumnMeta, ColumnType};
+
+/// One column value, typed by its column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// Any integer column (range-checked against the Rust field type).
+    Int(i64),
+    /// `f32` / `f64` columns.
+    Float(f64),
+    /// `bool` columns.
+    Bool(bool),
+    /// `String` columns.
+    Text(String),
+    /// `DateTime<Utc>` columns.
+    Timestamp(DateTime<Utc>),
+    /// `NaiveDate` columns.
+    Date(NaiveDate),
+    /// `Uuid` columns.
+    Uuid(Uuid),
+    /// `serde_json::Value` columns.
+    Json(serde_json::Value),
+}
+
+impl Value {
+    /// Converts a JSON value sent by a client into the column's type. `Null` is returned for
+    /// JSON `null`; whether NULL is acceptable is the caller's decision.
+    pub fn from_json(column: &ColumnMeta, json: &serde_json::Value) -> Result<Value, String> {
+        use serde_json::Value as J;
+        if json.is_null() {
+            return Ok(Value::Null);
+        }
+        let expected = |what: &str| format!("expected {what}, got {}", json_kind(json));
+        Ok(match column.ty {
+            ColumnType::Integer => {
+                let n = match json {
+                    J::Number(n) => n.as_i64().ok_or_else(|| {
+                        if n.is_u64() { format!("{n} is out of range") } else { expected("an integer") }
+                    })?,
+                    _ => return Err(expected("an integer")),
+                };
+                if n < column.min || n > column.max {
+                    return Err(format!("{n} is out of range ({}..={})", column.min, column.max));
+                }
+                Value::Int(n)
+            }
+            ColumnType::Float => match json {
+                J::Number(n) => Value::Float(n.as_f64().ok_or_else(|| expected("a number"))?),
+                _ => return Err(expected("a number")),
+            },
+            ColumnType::Boolean => Value::Bool(json.as_bool().ok_or_else(|| expected("a boolean"))?),
+            ColumnType::Text => Value::Text(json.as_str().ok_or_else(|| expected("a string"))?.to_owned()),
+            ColumnType::Timestamp => {
+                let text = json.as_str().ok_or_else(|| expected("an RFC 3339 timestamp string"))?;
+                Value::Timestamp(
+                    parse_timestamp(text).ok_or_else(|| format!("`{}` is not an RFC 3339 timestamp", clip(text)))?,
+                )
+            }
+            ColumnType::Date => {
+                let text = json.as_str().ok_or_else(|| expected("a date string (YYYY-MM-DD)"))?;
+                Value::Date(
+                    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                        .map_err(|_| format!("`{}` is not a date (YYYY-MM-DD)", clip(text)))?,
+                )
+            }
+            ColumnType::Uuid => {
+                let text = json.as_str().ok_or_else(|| expected("a UUID string"))?;
+                Value::Uuid(Uuid::parse_str(text).map_err(|_| format!("`{}` is not a UUID", clip(text)))?)
+            }
+            ColumnType::Json => Value::Json(json.clone()),
+        })
+    }
+
+    /// The JSON form sent to clients.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Int(n) => J::from(*n),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Bool(b) => J::Bool(*b),
+            Value::Text(s) => J::String(s.clone()),
+            Value::Timestamp(t) => J::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            Value::Date(d) => J::String(d.format("%Y-%m-%d").to_string()),
+            Value::Uuid(u) => J::String(u.hyphenated().to_string()),
+            Value::Json(v) => v.clone(),
+        }
+    }
+
+    /// Orders two values of the same column; `None` when either is NULL or they differ in type.
+    pub fn compare(&self, other: &Value) -> Option<Ordering> {
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+            (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
+            (Value::Int(a), Value::Float(b)) => (*a as f64).partial_cmp(b),
+            (Value::Float(a), Value::Int(b)) => a.partial_cmp(&(*b as f64)),
+            (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+            (Value::Text(a), Value::Text(b)) => Some(a.cmp(b)),
+            (Value::Timestamp(a), Value::Timestamp(b)) => Some(a.cmp(b)),
+            (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+            (Value::Uuid(a), Value::Uuid(b)) => Some(a.cmp(b)),
+            (Value::Json(a), Value::Json(b)) => (a == b).then_some(Ordering::Equal),
+            _ => None,
+        }
+    }
+
+    /// The canonical text form used for SQLite storage of timestamps: fixed width, so text order is time order.
+    pub(crate) fn sqlite_timestamp(t: &DateTime<Utc>) -> String {
+        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
+}
+
+/// Parses RFC 3339, plus the `YYYY-MM-DD HH:MM:SS[.f]` form SQLite's own clock functions write.
+pub(crate) fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc())
+}
+
+/// The JSON type of a value, for error messages.
+pub(crate) fn json_kind(json: &serde_json::Value) -> &'static str {
+    match json {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(n) if n.is_f64() => "a fractional number",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Shortens client text quoted back in an error message.
+pub(crate) fn clip(text: &str) -> String {
+    const MAX: usize = 64;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
