@@ -11,7 +11,8 @@ pub fn expand(input: syn::DeriveInput) -> TokenStream {
         Ok(entity) => expand::entity(&entity),
         Err(errors) => {
             let compile_errors = errors.write_errors();
-            let stub = expand::stub(&input.ident);
+            // A stub impl keeps uses of the struct from cascading into "not an entity" errors.
+            let stub = input.generics.params.is_empty().then(|| expand::stub(&input.ident));
             quote::quote! { #compile_errors #stub }
         }
     }

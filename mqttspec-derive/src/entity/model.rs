@@ -51,13 +51,12 @@ impl Entity {
     pub fn from_input(input: &syn::DeriveInput) -> Result<Self, Error> {
         check_shape(input)?;
         let attrs = EntityAttrs::from_derive_input(input)?;
-        let mut errors = Error::accumulator();
         if let Some(param) = attrs.generics.params.first() {
-            errors.push(
-                Error::custom("SpecEntity cannot be derived for a generic struct: an entity maps one table")
-                    .with_span(&param.span()),
-            );
+            // Field types would only repeat this error, so it stands alone.
+            return Err(Error::custom("SpecEntity cannot be derived for a generic struct: an entity maps one table")
+                .with_span(&param.span()));
         }
+        let mut errors = Error::accumulator();
         let rename_all = attrs.rename_all.as_ref().and_then(|rule| {
             if names::apply_rule(rule, "x").is_none() {
                 errors.push(

@@ -1,0 +1,9 @@
+use mqttspec::SpecEntity;
+
+#[derive(SpecEntity)]
+enum Status {
+    Active,
+    Banned,
+}
+
+fn main() {}

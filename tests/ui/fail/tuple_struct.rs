@@ -1,0 +1,6 @@
+use mqttspec::SpecEntity;
+
+#[derive(SpecEntity)]
+struct User(i64, String);
+
+fn main() {}
