@@ -44,16 +44,24 @@ pub mod db;
 pub mod engine;
 pub mod entity;
 mod error;
+pub mod hooks;
 mod operation;
+pub mod protocol;
 pub mod query;
+mod server;
+pub mod subscription;
+pub mod transport;
 mod value;
 
 pub use db::{Database, Dialect};
 pub use engine::{Engine, Outcome, Request};
 pub use entity::{ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistry, FieldType};
 pub use error::{Error, ErrorCode, Result};
-pub use mqttspec_derive::SpecEntity;
+pub use hooks::{Client, HookContext, HookPoint};
+pub use mqttspec_derive::{SpecEntity, hook};
 pub use operation::Operation;
+pub use server::{Access, AclCallback, CredentialsCallback, Server, ServerBuilder};
+pub use transport::QoS;
 pub use value::Value;
 
 /// What generated code refers to; not a public API.
@@ -63,7 +71,9 @@ pub mod __private {
         ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistration, FieldType, Operations, STUB_META,
         Statements, decode_postgres, decode_sqlite, field_from_value,
     };
-    pub use crate::{Error, Value};
+    pub use crate::hooks::{HookContext, HookPoint, HookRegistration};
+    pub use crate::{Error, Result, Value};
+    pub use futures::future::BoxFuture;
     pub use inventory;
     pub use sqlx;
     pub use sqlx::postgres::PgRow;

@@ -224,6 +224,16 @@ impl EntityDef {
         (self.column_index)(name).map(|i| (i, &self.meta.columns[i]))
     }
 
+    /// Identifies the entity's Rust type (metadata addresses are not unique: it is a `const`).
+    pub fn key(&self) -> TypeId {
+        (self.type_id)()
+    }
+
+    /// Whether both definitions describe the same entity type.
+    pub fn same(&self, other: &EntityDef) -> bool {
+        self.key() == other.key()
+    }
+
     /// Whether this is the entity of Rust type `E`.
     pub fn is<E: Entity>(&self) -> bool {
         (self.type_id)() == TypeId::of::<E>()

@@ -30,7 +30,7 @@ impl EntityRegistry {
         for def in defs {
             let key = (def.meta.schema, def.meta.name);
             if let Some(previous) = by_name.insert(key, def)
-                && !std::ptr::eq(previous.meta, def.meta)
+                && !previous.same(&def)
             {
                 return Err(Error::new(
                     ErrorCode::InternalError,
@@ -87,7 +87,7 @@ impl EntityRegistry {
 
     /// The `meta` description of an entity of this registry.
     pub fn meta_json(&self, def: &EntityDef) -> &serde_json::Value {
-        let index = self.entities.iter().position(|d| std::ptr::eq(d.meta, def.meta)).expect("entity of this registry");
+        let index = self.entities.iter().position(|d| d.same(def)).expect("entity of this registry");
         &self.meta_json[index]
     }
 

@@ -1,0 +1,172 @@
+//! What a hook sees and may change.
+
+use serde_json::{Map, Value as Json};
+
+use super::{Client, HookPoint};
+use crate::engine::{Stage, key_value};
+use crate::entity::{Entity, EntityDef};
+use crate::error::{Error, Result};
+use crate::operation::Operation;
+use crate::query::{Condition, QueryOptions};
+use crate::value::Value;
+
+/// The context of one hook call.
+#[derive(Debug)]
+pub struct HookContext {
+    pub(crate) point: HookPoint,
+    pub(crate) client: Client,
+    pub(crate) entity: Option<EntityDef>,
+    pub(crate) operation: Option<Operation>,
+    pub(crate) message_id: Option<String>,
+    pub(crate) subscription_id: Option<String>,
+    pub(crate) target: Option<Value>,
+    pub(crate) options: QueryOptions,
+    pub(crate) data: Option<Map<String, Json>>,
+    pub(crate) result: Option<Json>,
+}
+
+impl HookContext {
+    pub(crate) fn new(point: HookPoint, client: Client) -> Self {
+        Self {
+            point,
+            client,
+            entity: None,
+            operation: None,
+            message_id: None,
+            subscription_id: None,
+            target: None,
+            options: QueryOptions::default(),
+            data: None,
+            result: None,
+        }
+    }
+
+    /// Moves an engine stage into a context (the engine's interceptor seam).
+    pub(crate) fn from_stage(point: HookPoint, client: Client, def: &EntityDef, stage: &mut Stage) -> Self {
+        let mut ctx = Self::new(point, client);
+        ctx.entity = Some(*def);
+        ctx.operation = Some(stage.operation);
+        ctx.target = stage.target.take();
+        ctx.options = std::mem::take(&mut stage.options);
+        ctx.data = stage.data.take();
+        ctx.result = stage.result.take();
+        ctx
+    }
+
+    /// Moves the (possibly changed) state back into the stage.
+    pub(crate) fn into_stage(self, stage: &mut Stage) {
+        stage.target = self.target;
+        stage.options = self.options;
+        stage.data = self.data;
+        stage.result = self.result;
+    }
+
+    /// The hook point being run.
+    pub fn point(&self) -> HookPoint {
+        self.point
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The entity of the request, when it has one.
+    pub fn entity(&self) -> Option<&EntityDef> {
+        self.entity.as_ref()
+    }
+
+    /// The operation of the request, when it has one.
+    pub fn operation(&self) -> Option<Operation> {
+        self.operation
+    }
+
+    /// The request's message `id`.
+    pub fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
+
+    /// The subscription (subscribe/unsubscribe hooks, and `after_read` on a notification).
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.subscription_id.as_deref()
+    }
+
+    /// The target primary key (read-one, update, delete) as JSON.
+    pub fn record_id(&self) -> Option<Json> {
+        self.target.as_ref().map(Value::to_json)
+    }
+
+    /// Changes the target primary key (validated against the key's type).
+    pub fn set_record_id(&mut self, id: &Json) -> Result<()> {
+        let def = self.entity.ok_or_else(|| Error::validation("this hook has no entity"))?;
+        self.target = Some(key_value(&def, id)?);
+        Ok(())
+    }
+
+    /// Adds a filter the rows must also satisfy: for reads and subscriptions it narrows the
+    /// result; for update and delete the target must satisfy it, else `not_found`.
+    pub fn add_filter(&mut self, column: &str, operator: &str, value: Json) -> Result<()> {
+        let def = self.entity.ok_or_else(|| Error::validation("this hook has no entity"))?;
+        let condition = Condition::parse_one(&def, column, operator, &value)?;
+        self.options.restrict(condition);
+        Ok(())
+    }
+
+    /// The query options (filters, sort, limit...).
+    pub fn options(&self) -> &QueryOptions {
+        &self.options
+    }
+
+    /// The query options, mutable (before_read, before_subscribe).
+    pub fn options_mut(&mut self) -> &mut QueryOptions {
+        &mut self.options
+    }
+
+    /// The record data (create: one record; update: the patch).
+    pub fn data(&self) -> Option<&Map<String, Json>> {
+        self.data.as_ref()
+    }
+
+    /// The record data, mutable (before_create, before_update).
+    pub fn data_mut(&mut self) -> Option<&mut Map<String, Json>> {
+        self.data.as_mut()
+    }
+
+    /// Sets one field of the record data (before_create, before_update).
+    pub fn set_field(&mut self, column: &str, value: Json) {
+        self.data.get_or_insert_with(Map::new).insert(column.to_owned(), value);
+    }
+
+    /// The result: the reply's `data` (after hooks), or a notification's row.
+    pub fn result(&self) -> Option<&Json> {
+        self.result.as_ref()
+    }
+
+    /// The result, mutable (after hooks may redact it).
+    pub fn result_mut(&mut self) -> Option<&mut Json> {
+        self.result.as_mut()
+    }
+
+    /// Drops the result: on a notification, the notification is not sent.
+    pub fn drop_result(&mut self) {
+        self.result = None;
+    }
+
+    /// A typed view of the record (the result after an operation, else the data), when the
+    /// hook's entity is `E` and the record is complete.
+    pub fn record<E: Entity>(&self) -> Option<E> {
+        let def = self.entity.filter(|d| d.is::<E>())?;
+        let object = match &self.result {
+            Some(Json::Object(object)) => object,
+            _ => self.data.as_ref()?,
+        };
+        let values = def
+            .meta
+            .columns
+            .iter()
+            .map(|c| Value::from_json(c, object.get(c.name).unwrap_or(&Json::Null)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ok()?;
+        E::from_values(values).ok()
+    }
+}

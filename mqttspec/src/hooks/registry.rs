@@ -1,0 +1,148 @@
+//! The hooks of a server, by point, in priority order; running them catches panics and maps
+//! their errors onto wire codes.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{HookContext, HookPoint};
+use crate::entity::EntityDef;
+use crate::error::{Error, ErrorCode, Result};
+
+/// A hook: an async function of the context.
+pub trait Hook: Send + Sync + 'static {
+    /// Runs the hook.
+    fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<()>>;
+}
+
+impl<F> Hook for F
+where
+    F: for<'a> Fn(&'a mut HookContext) -> BoxFuture<'a, Result<()>> + Send + Sync + 'static,
+{
+    fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<()>> {
+        self(ctx)
+    }
+}
+
+/// Helps a closure become a [`Hook`]: `hook_fn(|ctx| Box::pin(async move { ... Ok(()) }))`.
+pub fn hook_fn<F>(f: F) -> F
+where
+    F: for<'a> Fn(&'a mut HookContext) -> BoxFuture<'a, Result<()>> + Send + Sync + 'static,
+{
+    f
+}
+
+/// Submitted by `#[hook(...)]`; the server collects them.
+#[doc(hidden)]
+pub struct HookRegistration {
+    pub point: HookPoint,
+    pub entity: Option<fn() -> EntityDef>,
+    pub priority: i32,
+    pub name: &'static str,
+    pub func: for<'a> fn(&'a mut HookContext) -> BoxFuture<'a, Result<()>>,
+}
+
+inventory::collect!(HookRegistration);
+
+struct FnHook(for<'a> fn(&'a mut HookContext) -> BoxFuture<'a, Result<()>>);
+
+impl Hook for FnHook {
+    fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<()>> {
+        (self.0)(ctx)
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    name: String,
+    entity: Option<EntityDef>,
+    priority: i32,
+    hook: Arc<dyn Hook>,
+}
+
+/// Hooks by point. Within a point, higher `priority` runs first; equal priorities run in name order.
+#[derive(Clone, Default)]
+pub struct HookRegistry {
+    by_point: HashMap<HookPoint, Vec<Entry>>,
+}
+
+impl std::fmt::Debug for HookRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (point, entries) in &self.by_point {
+            map.entry(point, &entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>());
+        }
+        map.finish()
+    }
+}
+
+impl HookRegistry {
+    /// Every hook declared with `#[hook(...)]` in the program.
+    pub fn discovered() -> Self {
+        let mut registry = Self::default();
+        for r in inventory::iter::<HookRegistration>() {
+            registry.add(r.point, r.entity.map(|e| e()), r.priority, r.name, FnHook(r.func));
+        }
+        registry
+    }
+
+    /// Adds a hook for one point, optionally restricted to one entity.
+    pub fn add(&mut self, point: HookPoint, entity: Option<EntityDef>, priority: i32, name: &str, hook: impl Hook) {
+        let entries = self.by_point.entry(point).or_default();
+        entries.push(Entry { name: name.to_owned(), entity, priority, hook: Arc::new(hook) });
+        entries.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
+    }
+
+    /// Whether any hook is registered for this point.
+    pub fn has(&self, point: HookPoint) -> bool {
+        self.by_point.get(&point).is_some_and(|e| !e.is_empty())
+    }
+
+    /// Runs the hooks of `ctx.point()` that apply to its entity, in order, until one fails.
+    /// A hook error keeps `forbidden`, `validation_error`, `unauthorized` and `not_found`;
+    /// any other becomes `hook_error`; a panic becomes `internal_error`.
+    pub async fn run(&self, ctx: &mut HookContext) -> Result<()> {
+        let Some(entries) = self.by_point.get(&ctx.point) else {
+            return Ok(());
+        };
+        for entry in entries {
+            if let (Some(only), Some(entity)) = (&entry.entity, &ctx.entity) {
+                if !only.same(entity) {
+                    continue;
+                }
+            } else if entry.entity.is_some() {
+                continue;
+            }
+            let outcome = AssertUnwindSafe(entry.hook.call(ctx)).catch_unwind().await;
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(map_hook_error(error, &entry.name, ctx.point)),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(hook = %entry.name, point = %ctx.point, panic = %what, "hook panicked");
+                    return Err(Error::new(ErrorCode::InternalError, "internal error")
+                        .with_source(format!("hook `{}` panicked: {what}", entry.name)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn map_hook_error(error: Error, name: &str, point: HookPoint) -> Error {
+    tracing::debug!(hook = %name, %point, error = %error, "hook refused");
+    match error.code() {
+        ErrorCode::Forbidden | ErrorCode::ValidationError | ErrorCode::Unauthorized | ErrorCode::NotFound => error,
+        _ => {
+            let message = error.message().to_owned();
+            Error::new(ErrorCode::HookError, message).with_source(error)
+        }
+    }
+}

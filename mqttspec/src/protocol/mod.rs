@@ -1,0 +1,9 @@
+//! The wire protocol: topics, request envelopes, replies and notifications (PROTOCOL.md).
+
+mod message;
+mod reply;
+mod topic;
+
+pub use message::{Envelope, MessageType, parse_envelope};
+pub use reply::{error_reply, notification, pong, success_reply, timestamp};
+pub use topic::Topics;

@@ -1,0 +1,217 @@
+//! Server configuration: a builder that keeps defaults for whatever is not set.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Server;
+use crate::db::Database;
+use crate::entity::{Entity, EntityDef};
+use crate::error::Result;
+use crate::hooks::{Hook, HookPoint, HookRegistry};
+use crate::transport::{ConnectRequest, EmbeddedConfig, QoS};
+
+/// What a topic ACL callback is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Publishing to a topic.
+    Publish,
+    /// Subscribing to a filter.
+    Subscribe,
+}
+
+/// Decides access to topics outside the protocol's namespace: `(client_id, topic, access)`.
+pub type AclCallback = Arc<dyn Fn(&str, &str, Access) -> bool + Send + Sync>;
+/// Checks credentials at CONNECT; `false` refuses with "bad username or password".
+pub type CredentialsCallback = Arc<dyn Fn(&ConnectRequest) -> bool + Send + Sync>;
+
+/// Server settings.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub database_url: String,
+    pub database: Option<Database>,
+    pub entities: Vec<EntityDef>,
+    pub discover_entities: bool,
+    pub create_tables: bool,
+    pub hooks: HookRegistry,
+    pub topic_prefix: String,
+    pub request_qos: QoS,
+    pub response_qos: QoS,
+    pub notification_qos: QoS,
+    pub max_limit: u64,
+    pub max_subscriptions_per_client: usize,
+    pub idempotency_window: Duration,
+    pub idempotency_keep_last: usize,
+    pub embedded: EmbeddedConfig,
+    pub acl: Option<AclCallback>,
+    pub credentials: Option<CredentialsCallback>,
+    pub queue_per_client: usize,
+}
+
+/// Builds a [`Server`]: `Server::builder().database_url("sqlite://app.db").start().await`.
+pub struct ServerBuilder {
+    config: Config,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("database_url", &self.config.database_url)
+            .field("listen", &self.config.embedded.tcp)
+            .field("topic_prefix", &self.config.topic_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self {
+            config: Config {
+                database_url: "sqlite://mqttspec.db".into(),
+                database: None,
+                entities: Vec::new(),
+                discover_entities: true,
+                create_tables: false,
+                hooks: HookRegistry::discovered(),
+                topic_prefix: "spec".into(),
+                request_qos: QoS::AtLeastOnce,
+                response_qos: QoS::AtLeastOnce,
+                notification_qos: QoS::AtLeastOnce,
+                max_limit: crate::engine::DEFAULT_MAX_LIMIT,
+                max_subscriptions_per_client: 100,
+                idempotency_window: Duration::from_secs(60),
+                idempotency_keep_last: 1000,
+                embedded: EmbeddedConfig::default(),
+                acl: None,
+                credentials: None,
+                queue_per_client: 64,
+            },
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Database URL (`sqlite://file.db`, `sqlite::memory:`, `postgres://...`). Default `sqlite://mqttspec.db`.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.config.database_url = url.into();
+        self
+    }
+
+    /// An already connected database (instead of a URL).
+    pub fn database(mut self, db: Database) -> Self {
+        self.config.database = Some(db);
+        self
+    }
+
+    /// Serves entity `E` (in addition to every entity found through `inventory`).
+    pub fn entity<E: Entity>(mut self) -> Self {
+        self.config.entities.push(EntityDef::of::<E>());
+        self
+    }
+
+    /// Serves only the entities given with [`entity`](Self::entity), ignoring `inventory`.
+    pub fn without_discovery(mut self) -> Self {
+        self.config.discover_entities = false;
+        self
+    }
+
+    /// Creates missing tables at start-up from the entities' metadata (examples, tests, prototypes).
+    pub fn create_tables(mut self, create: bool) -> Self {
+        self.config.create_tables = create;
+        self
+    }
+
+    /// Adds a hook for every entity (see [`hook_fn`](crate::hooks::hook_fn)).
+    pub fn hook(mut self, point: HookPoint, priority: i32, name: &str, hook: impl Hook) -> Self {
+        self.config.hooks.add(point, None, priority, name, hook);
+        self
+    }
+
+    /// Adds a hook that runs for entity `E` only.
+    pub fn hook_for<E: Entity>(mut self, point: HookPoint, priority: i32, name: &str, hook: impl Hook) -> Self {
+        self.config.hooks.add(point, Some(EntityDef::of::<E>()), priority, name, hook);
+        self
+    }
+
+    /// Drops the hooks declared with `#[hook]` (builder hooks stay).
+    pub fn without_discovered_hooks(mut self) -> Self {
+        self.config.hooks = HookRegistry::default();
+        self
+    }
+
+    /// Topic prefix (default `spec`).
+    pub fn topic_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.topic_prefix = prefix.into();
+        self
+    }
+
+    /// QoS of requests (the server's subscription on an external broker), responses and notifications.
+    pub fn qos(mut self, request: QoS, response: QoS, notification: QoS) -> Self {
+        self.config.request_qos = request;
+        self.config.response_qos = response;
+        self.config.notification_qos = notification;
+        self
+    }
+
+    /// Address of the embedded broker's TCP listener (default `127.0.0.1:1883`; port 0 picks one).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.config.embedded.tcp = addr;
+        self
+    }
+
+    /// Adds a WebSocket listener to the embedded broker (clients send `Sec-WebSocket-Protocol: mqtt`).
+    pub fn websocket(mut self, addr: SocketAddr) -> Self {
+        self.config.embedded.ws = Some(addr);
+        self
+    }
+
+    /// Largest PUBLISH accepted (default 1 MiB); larger packets are refused by the broker.
+    pub fn max_payload(mut self, bytes: u32) -> Self {
+        self.config.embedded.max_packet_size = bytes.max(64);
+        self
+    }
+
+    /// Most simultaneous connections (default 10,000).
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.config.embedded.max_connections = connections.max(1);
+        self
+    }
+
+    /// Cap on `limit` (default 1000).
+    pub fn max_limit(mut self, max_limit: u64) -> Self {
+        self.config.max_limit = max_limit.max(1);
+        self
+    }
+
+    /// Subscriptions one client may hold (default 100).
+    pub fn max_subscriptions_per_client(mut self, max: usize) -> Self {
+        self.config.max_subscriptions_per_client = max;
+        self
+    }
+
+    /// Idempotency window: replies are remembered at least this long and for the last `keep_last`
+    /// requests of each client (defaults 60 s and 1000).
+    pub fn idempotency_window(mut self, window: Duration, keep_last: usize) -> Self {
+        self.config.idempotency_window = window;
+        self.config.idempotency_keep_last = keep_last;
+        self
+    }
+
+    /// Decides access to topics outside the protocol's namespace (default: allowed).
+    pub fn acl(mut self, acl: impl Fn(&str, &str, Access) -> bool + Send + Sync + 'static) -> Self {
+        self.config.acl = Some(Arc::new(acl));
+        self
+    }
+
+    /// Checks credentials at CONNECT (refusal: "bad username or password"); `before_connect`
+    /// hooks run after it (refusal: "not authorized").
+    pub fn credentials(mut self, check: impl Fn(&ConnectRequest) -> bool + Send + Sync + 'static) -> Self {
+        self.config.credentials = Some(Arc::new(check));
+        self
+    }
+
+    /// Connects the database, starts the broker and begins serving.
+    pub async fn start(self) -> Result<Server> {
+        Server::start(self.config).await
+    }
+}

@@ -1,0 +1,264 @@
+//! One client's requests, in order: parse → idempotency → before_handle → operation → reply.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use serde_json::{Value as Json, json};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::Core;
+use crate::engine::{Interceptor, Request, Stage};
+use crate::entity::EntityDef;
+use crate::error::{Error, ErrorCode, Result};
+use crate::hooks::{Client, HookContext, HookPoint, HookRegistry};
+use crate::operation::Operation;
+use crate::protocol::{Envelope, MessageType, error_reply, parse_envelope, pong, success_reply};
+use crate::query::QueryOptions;
+use crate::transport::{InboundRequest, Outbound};
+
+/// Processes one client's queue until it is closed and drained.
+pub(super) async fn worker(core: Arc<Core>, client: Client, mut queue: mpsc::Receiver<InboundRequest>) {
+    while let Some(request) = queue.recv().await {
+        handle(&core, &client, request).await;
+    }
+}
+
+async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
+    let started = Instant::now();
+    let envelope = parse_envelope(&request.payload);
+    let (id, entity, operation) = match &envelope {
+        Ok(e) => (e.id.clone(), e.entity.clone().unwrap_or_default(), e.operation.map_or("ping", |o| o.as_str())),
+        Err((id, _)) => (id.clone(), String::new(), ""),
+    };
+    let span = tracing::info_span!("request", client = %client.id(), %entity, operation, id = %id);
+    async {
+        let reply = match envelope {
+            Err((id, error)) => Reply::once(error_reply(&id, &error), Some(&error)),
+            Ok(envelope) if envelope.kind == MessageType::Ping => Reply::once(pong(&envelope.id), None),
+            Ok(envelope) => match core.replies.get(client.id(), &envelope.id) {
+                Some(stored) => {
+                    tracing::info!("repeated request: first reply re-sent");
+                    Reply { payload: stored, remember: false, outcome: "repeat" }
+                }
+                None => {
+                    let result = AssertUnwindSafe(execute(core, client, &envelope)).catch_unwind().await;
+                    let result = result.unwrap_or_else(|panic| {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned());
+                        Err(Error::new(ErrorCode::InternalError, "internal error")
+                            .with_source(format!("handler panicked: {}", what.unwrap_or_default())))
+                    });
+                    let reply = match &result {
+                        Ok((data, metadata)) => {
+                            Reply::once(success_reply(&envelope.id, data.clone(), metadata.clone()), None)
+                        }
+                        Err(error) => Reply::once(error_reply(&envelope.id, error), Some(error)),
+                    };
+                    if reply.remember {
+                        core.replies.put(client.id(), &envelope.id, reply.payload.clone());
+                    }
+                    reply
+                }
+            },
+        };
+        let topic = reply_topic(core, client.id(), request.response_topic.as_deref());
+        let message = Outbound {
+            topic,
+            payload: reply.payload,
+            qos: core.config.response_qos,
+            correlation_data: request.correlation_data,
+        };
+        if let Err(e) = core.publisher().publish(message).await {
+            tracing::warn!(error = %e, "reply not sent");
+        }
+        tracing::info!(outcome = reply.outcome, elapsed_us = started.elapsed().as_micros() as u64, "handled");
+    }
+    .instrument(span)
+    .await;
+}
+
+struct Reply {
+    payload: Bytes,
+    remember: bool,
+    outcome: &'static str,
+}
+
+impl Reply {
+    /// Errors are remembered too, except those a retry may cure (PROTOCOL §9).
+    fn once(json: Json, error: Option<&Error>) -> Self {
+        if let Some(error) = error {
+            match error.code() {
+                ErrorCode::InternalError | ErrorCode::Unavailable => {
+                    tracing::error!(code = %error.code(), error = ?error, "request failed");
+                }
+                _ => tracing::debug!(code = %error.code(), message = error.message(), "request refused"),
+            }
+        }
+        let remember = !matches!(error.map(Error::code), Some(ErrorCode::InternalError | ErrorCode::Unavailable));
+        let outcome = error.map_or("ok", |e| e.code().as_str());
+        Self { payload: Bytes::from(serde_json::to_vec(&json).expect("serializable")), remember, outcome }
+    }
+}
+
+/// The client's response topic, or the MQTT 5 Response Topic when it lies at or below it.
+fn reply_topic(core: &Core, client: &str, requested: Option<&str>) -> String {
+    let default = core.topics.response(client);
+    match requested {
+        Some(topic) if topic == default || topic.strip_prefix(&default).is_some_and(|rest| rest.starts_with('/')) => {
+            if topic.contains(['+', '#']) {
+                default
+            } else {
+                topic.to_owned()
+            }
+        }
+        _ => default,
+    }
+}
+
+async fn execute(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Result<(Json, Option<Json>)> {
+    let operation = envelope.operation.expect("requests carry an operation");
+    if core.hooks.has(HookPoint::BeforeHandle) {
+        let mut ctx = HookContext::new(HookPoint::BeforeHandle, client.clone());
+        ctx.operation = Some(operation);
+        ctx.message_id = Some(envelope.id.clone());
+        if let Some(entity) = &envelope.entity {
+            ctx.entity = core.engine.registry().find(envelope.schema.as_deref(), entity).ok().copied();
+        }
+        core.hooks.run(&mut ctx).await.map_err(|e| match e.code() {
+            ErrorCode::Forbidden | ErrorCode::ValidationError | ErrorCode::InternalError | ErrorCode::HookError => e,
+            _ => Error::new(ErrorCode::Unauthorized, e.message().to_owned()),
+        })?;
+    }
+    match operation {
+        Operation::Subscribe => subscribe(core, client, envelope).await,
+        Operation::Unsubscribe => unsubscribe(core, client, envelope).await,
+        _ => {
+            let request = Request {
+                schema: envelope.schema.as_deref(),
+                entity: envelope.entity.as_deref(),
+                operation,
+                record_id: envelope.record_id.as_ref(),
+                data: envelope.data.as_ref(),
+                options: envelope.options.as_ref(),
+            };
+            let mut hooks = HookInterceptor { hooks: &core.hooks, client, message_id: &envelope.id };
+            let outcome = core.engine.execute_with(request, &mut hooks).await?;
+            if !outcome.changes.is_empty() {
+                core.notifier.send(outcome.changes);
+            }
+            Ok((outcome.data, outcome.metadata))
+        }
+    }
+}
+
+async fn subscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Result<(Json, Option<Json>)> {
+    let request = Request {
+        schema: envelope.schema.as_deref(),
+        entity: envelope.entity.as_deref(),
+        operation: Operation::Subscribe,
+        record_id: None,
+        data: None,
+        options: envelope.options.as_ref(),
+    };
+    let def: EntityDef = *core.engine.entity(&request)?;
+    let options = QueryOptions::parse(&def, envelope.options.as_ref())?;
+    let mut ctx = HookContext::new(HookPoint::BeforeSubscribe, client.clone());
+    ctx.entity = Some(def);
+    ctx.operation = Some(Operation::Subscribe);
+    ctx.message_id = Some(envelope.id.clone());
+    ctx.options = options;
+    core.hooks.run(&mut ctx).await?;
+    // What a client could not read, it must not receive: before_read hooks shape the subscription.
+    ctx.point = HookPoint::BeforeRead;
+    core.hooks.run(&mut ctx).await?;
+    let subscription = core.subscriptions.add(
+        client.clone(),
+        def,
+        ctx.options.filter.clone(),
+        ctx.options.projection.clone(),
+        |id| core.topics.notify(client.id(), id),
+    )?;
+    let data = json!({
+        "subscription_id": subscription.id,
+        "notify_topic": subscription.topic,
+        "schema": def.meta.schema,
+        "entity": def.meta.name,
+    });
+    ctx.point = HookPoint::AfterSubscribe;
+    ctx.subscription_id = Some(subscription.id.clone());
+    ctx.result = Some(data);
+    if let Err(e) = core.hooks.run(&mut ctx).await {
+        core.subscriptions.remove(client.id(), &subscription.id).ok();
+        return Err(e);
+    }
+    Ok((ctx.result.unwrap_or(Json::Null), None))
+}
+
+async fn unsubscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Result<(Json, Option<Json>)> {
+    let id = envelope
+        .subscription_id
+        .clone()
+        .ok_or_else(|| Error::new(ErrorCode::InvalidMessage, "`subscription_id` is required"))?;
+    let existing = core.subscriptions.get_owned(client.id(), &id).ok_or_else(|| {
+        Error::new(ErrorCode::SubscriptionNotFound, format!("no subscription `{}`", crate::value::clip(&id)))
+    })?;
+    let mut ctx = HookContext::new(HookPoint::BeforeUnsubscribe, client.clone());
+    ctx.entity = Some(existing.entity);
+    ctx.operation = Some(Operation::Unsubscribe);
+    ctx.message_id = Some(envelope.id.clone());
+    ctx.subscription_id = Some(id.clone());
+    core.hooks.run(&mut ctx).await?;
+    core.subscriptions.remove(client.id(), &id)?;
+    ctx.point = HookPoint::AfterUnsubscribe;
+    ctx.result = Some(json!({"unsubscribed": true, "subscription_id": id}));
+    core.hooks.run(&mut ctx).await?;
+    Ok((ctx.result.unwrap_or(Json::Null), None))
+}
+
+/// Runs the hooks of the engine's operations, inside its transaction for writes.
+struct HookInterceptor<'a> {
+    hooks: &'a HookRegistry,
+    client: &'a Client,
+    message_id: &'a str,
+}
+
+impl HookInterceptor<'_> {
+    async fn run(&mut self, point: HookPoint, def: &EntityDef, stage: &mut Stage) -> Result<()> {
+        if !self.hooks.has(point) {
+            return Ok(());
+        }
+        let mut ctx = HookContext::from_stage(point, self.client.clone(), def, stage);
+        ctx.message_id = Some(self.message_id.to_owned());
+        let result = self.hooks.run(&mut ctx).await;
+        ctx.into_stage(stage);
+        result
+    }
+}
+
+impl Interceptor for HookInterceptor<'_> {
+    async fn before(&mut self, def: &EntityDef, stage: &mut Stage) -> Result<()> {
+        let point = match stage.operation {
+            Operation::Create => HookPoint::BeforeCreate,
+            Operation::Update => HookPoint::BeforeUpdate,
+            Operation::Delete => HookPoint::BeforeDelete,
+            _ => HookPoint::BeforeRead,
+        };
+        self.run(point, def, stage).await
+    }
+
+    async fn after(&mut self, def: &EntityDef, stage: &mut Stage) -> Result<()> {
+        let point = match stage.operation {
+            Operation::Create => HookPoint::AfterCreate,
+            Operation::Update => HookPoint::AfterUpdate,
+            Operation::Delete => HookPoint::AfterDelete,
+            _ => HookPoint::AfterRead,
+        };
+        self.run(point, def, stage).await
+    }
+}

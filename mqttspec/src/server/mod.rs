@@ -1,0 +1,305 @@
+//! The server: embedded broker + dispatch + hooks + query engine + live subscriptions.
+
+mod builder;
+mod dispatch;
+mod idempotency;
+mod notifier;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use builder::Config;
+pub use builder::{Access, AclCallback, CredentialsCallback, ServerBuilder};
+use idempotency::ReplyCache;
+use notifier::{Notifier, NotifierHandle};
+
+use crate::db::Database;
+use crate::engine::Engine;
+use crate::entity::{EntityDef, EntityRegistry};
+use crate::error::Result;
+use crate::hooks::{Client, HookContext, HookPoint, HookRegistry};
+use crate::protocol::Topics;
+use crate::subscription::SubscriptionRegistry;
+use crate::transport::{ConnectDecision, ConnectRequest, EmbeddedBroker, Gate, InboundRequest, Publisher};
+
+/// A running mqttspec server.
+pub struct Server {
+    core: Arc<Core>,
+    broker: EmbeddedBroker,
+    notifier: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("broker", &self.broker).finish_non_exhaustive()
+    }
+}
+
+/// What every part of the running server shares.
+pub(crate) struct Core {
+    pub engine: Engine,
+    pub hooks: HookRegistry,
+    pub topics: Topics,
+    pub subscriptions: SubscriptionRegistry,
+    pub replies: ReplyCache,
+    pub config: Config,
+    pub publisher: std::sync::OnceLock<Arc<dyn Publisher>>,
+    pub notifier: NotifierHandle,
+    clients: Mutex<HashMap<String, ClientEntry>>,
+    workers: Mutex<HashMap<String, mpsc::Sender<InboundRequest>>>,
+    worker_tasks: Mutex<Vec<JoinHandle<()>>>,
+    accepting: AtomicBool,
+}
+
+struct ClientEntry {
+    client: Client,
+    session: u64,
+}
+
+impl Server {
+    /// A builder with defaults: embedded broker on 127.0.0.1:1883, SQLite `mqttspec.db`.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    async fn start(config: Config) -> Result<Self> {
+        let db = match &config.database {
+            Some(db) => db.clone(),
+            None => Database::connect(&config.database_url).await?,
+        };
+        let mut defs: Vec<EntityDef> = config.entities.clone();
+        if config.discover_entities {
+            defs.extend(EntityRegistry::discovered());
+        }
+        let registry = EntityRegistry::new(defs)?;
+        if config.create_tables {
+            db.create_tables(registry.entities()).await?;
+        }
+        let engine = Engine::new(db, Arc::new(registry)).with_max_limit(config.max_limit);
+        let (notifier, notifier_handle) = Notifier::new();
+        let core = Arc::new(Core {
+            engine,
+            hooks: config.hooks.clone(),
+            topics: Topics::new(config.topic_prefix.clone()),
+            subscriptions: SubscriptionRegistry::new(config.max_subscriptions_per_client),
+            replies: ReplyCache::new(config.idempotency_window, config.idempotency_keep_last),
+            config,
+            publisher: std::sync::OnceLock::new(),
+            notifier: notifier_handle,
+            clients: Mutex::new(HashMap::new()),
+            workers: Mutex::new(HashMap::new()),
+            worker_tasks: Mutex::new(Vec::new()),
+            accepting: AtomicBool::new(true),
+        });
+        let broker =
+            EmbeddedBroker::start(&core.config.embedded, core.topics.clone(), Arc::new(CoreGate(core.clone()))).await?;
+        core.publisher.set(broker.publisher()).ok().expect("set once");
+        let notifier = tokio::spawn(notifier.run(core.clone()));
+        let sweeper = tokio::spawn(sweep(Arc::downgrade(&core)));
+        Ok(Self { core, broker, notifier, sweeper })
+    }
+
+    /// The embedded broker's TCP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.broker.tcp_addr()
+    }
+
+    /// The embedded broker's WebSocket address, when one is configured.
+    pub fn websocket_addr(&self) -> Option<SocketAddr> {
+        self.broker.ws_addr()
+    }
+
+    /// The query engine (for direct use next to the server).
+    pub fn engine(&self) -> &Engine {
+        &self.core.engine
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
+    pub async fn run(self) -> Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received");
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// Graceful shutdown: stops accepting requests and connections, finishes the requests in
+    /// flight and sends their replies and notifications, then disconnects everyone.
+    pub async fn shutdown(self) {
+        self.core.accepting.store(false, Ordering::SeqCst);
+        self.broker.stop_accepting().await;
+        // Closing the queues lets every worker finish what it holds, then end.
+        self.core.lock_workers().clear();
+        let tasks =
+            std::mem::take(&mut *self.core.worker_tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for task in tasks {
+            let _ = task.await;
+        }
+        self.core.notifier.flush().await;
+        self.notifier.abort();
+        self.sweeper.abort();
+        // Replies were handed to the sessions' tasks; give them a moment to reach the sockets.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.broker.disconnect_all().await;
+        self.core.engine.db().close().await;
+        tracing::info!("server stopped");
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Forgets remembered replies of clients long gone.
+async fn sweep(core: std::sync::Weak<Core>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        let Some(core) = core.upgrade() else { return };
+        let clients = core.lock_clients();
+        core.replies.sweep(|id| clients.contains_key(id));
+    }
+}
+
+impl Core {
+    fn lock_clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, ClientEntry>> {
+        self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_workers(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<InboundRequest>>> {
+        self.workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn publisher(&self) -> &Arc<dyn Publisher> {
+        self.publisher.get().expect("publisher set at start")
+    }
+
+    fn client(&self, id: &str) -> Client {
+        self.lock_clients().get(id).map(|e| e.client.clone()).unwrap_or_else(|| Client::new(id, None, None, None))
+    }
+
+    async fn run_client_hook(&self, point: HookPoint, client: &Client) -> Result<()> {
+        if !self.hooks.has(point) {
+            return Ok(());
+        }
+        let mut ctx = HookContext::new(point, client.clone());
+        self.hooks.run(&mut ctx).await
+    }
+
+    /// The queue of a client's worker, spawning the worker on first use.
+    fn worker(self: &Arc<Self>, client_id: &str) -> mpsc::Sender<InboundRequest> {
+        let mut workers = self.lock_workers();
+        if let Some(sender) = workers.get(client_id) {
+            if !sender.is_closed() {
+                return sender.clone();
+            }
+        }
+        let (sender, receiver) = mpsc::channel(self.config.queue_per_client);
+        workers.insert(client_id.to_owned(), sender.clone());
+        drop(workers);
+        let core = self.clone();
+        let client = self.client(client_id);
+        let task = tokio::spawn(dispatch::worker(core, client, receiver));
+        let mut tasks = self.worker_tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        sender
+    }
+}
+
+/// The broker's view of the server.
+struct CoreGate(Arc<Core>);
+
+impl std::ops::Deref for CoreGate {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.0
+    }
+}
+
+#[async_trait::async_trait]
+impl Gate for CoreGate {
+    async fn connect(&self, request: ConnectRequest) -> ConnectDecision {
+        if !self.accepting.load(Ordering::SeqCst) {
+            return ConnectDecision::Unavailable;
+        }
+        if let Some(check) = &self.config.credentials {
+            if !check(&request) {
+                return ConnectDecision::BadCredentials;
+            }
+        }
+        let client = Client::new(request.client_id.clone(), request.username, request.password, request.remote_addr);
+        if let Err(e) = self.run_client_hook(HookPoint::BeforeConnect, &client).await {
+            tracing::info!(client = %request.client_id, error = %e, "before_connect refused the client");
+            return ConnectDecision::NotAuthorized;
+        }
+        self.lock_clients().insert(request.client_id, ClientEntry { client, session: request.session });
+        ConnectDecision::Accept
+    }
+
+    async fn connected(&self, client_id: &str, _session: u64) {
+        tracing::debug!(client = client_id, "connected");
+        let client = self.client(client_id);
+        if let Err(e) = self.run_client_hook(HookPoint::AfterConnect, &client).await {
+            tracing::warn!(client = client_id, error = %e, "after_connect hook failed");
+        }
+    }
+
+    async fn disconnected(&self, client_id: &str, session: u64) {
+        // A reconnect of the same client id can be reported before the old session's end.
+        let client = match self.lock_clients().get(client_id) {
+            Some(entry) if entry.session == session => entry.client.clone(),
+            _ => return,
+        };
+        tracing::debug!(client = client_id, "disconnected");
+        if let Err(e) = self.run_client_hook(HookPoint::BeforeDisconnect, &client).await {
+            tracing::warn!(client = client_id, error = %e, "before_disconnect hook failed");
+        }
+        let removed = self.subscriptions.remove_client(client_id);
+        self.lock_workers().remove(client_id);
+        {
+            let mut clients = self.lock_clients();
+            if clients.get(client_id).is_some_and(|e| e.session == session) {
+                clients.remove(client_id);
+            }
+        }
+        if let Err(e) = self.run_client_hook(HookPoint::AfterDisconnect, &client).await {
+            tracing::warn!(client = client_id, error = %e, "after_disconnect hook failed");
+        }
+        tracing::debug!(client = client_id, subscriptions = removed, "client cleaned up");
+    }
+
+    async fn request(&self, request: InboundRequest) {
+        if !self.accepting.load(Ordering::SeqCst) {
+            tracing::info!(client = %request.client_id, "request ignored: shutting down");
+            return;
+        }
+        let sender = self.0.worker(&request.client_id);
+        if sender.send(request).await.is_err() {
+            tracing::warn!("request dropped: client worker stopped");
+        }
+    }
+
+    fn allow_publish(&self, client_id: &str, topic: &str) -> bool {
+        self.config.acl.as_ref().is_none_or(|acl| acl(client_id, topic, Access::Publish))
+    }
+
+    fn allow_subscribe(&self, client_id: &str, filter: &str) -> bool {
+        self.config.acl.as_ref().is_none_or(|acl| acl(client_id, filter, Access::Subscribe))
+    }
+}

@@ -1,0 +1,116 @@
+//! Notifications: committed changes are matched against subscriptions and published, in commit
+//! order, by one task, so each subscription's `seq` has no gaps and leaves in order.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Core;
+use crate::engine::{Change, project};
+use crate::hooks::{HookContext, HookPoint};
+use crate::operation::Operation;
+use crate::protocol::notification;
+use crate::subscription::Scope;
+use crate::transport::Outbound;
+
+enum Message {
+    Changes(Vec<Change>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The sending side, shared by the request workers.
+#[derive(Clone)]
+pub(crate) struct NotifierHandle(mpsc::UnboundedSender<Message>);
+
+/// The task that publishes notifications.
+pub(crate) struct Notifier(mpsc::UnboundedReceiver<Message>);
+
+impl Notifier {
+    pub fn new() -> (Self, NotifierHandle) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (Self(receiver), NotifierHandle(sender))
+    }
+
+    pub async fn run(mut self, core: Arc<Core>) {
+        while let Some(message) = self.0.recv().await {
+            match message {
+                Message::Changes(changes) => {
+                    for change in changes {
+                        notify(&core, change).await;
+                    }
+                }
+                Message::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+}
+
+impl NotifierHandle {
+    /// Queues committed changes.
+    pub fn send(&self, changes: Vec<Change>) {
+        let _ = self.0.send(Message::Changes(changes));
+    }
+
+    /// Waits until every change queued before this call was published.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.0.send(Message::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn notify(core: &Core, change: Change) {
+    let def = change.entity;
+    let matches = core.subscriptions.matching(&def, change.old.as_deref(), change.new.as_deref());
+    for (subscription, scope) in matches {
+        // `leave` carries the new row (so the client can drop it); a delete carries the deleted row.
+        let row = match (change.operation, scope) {
+            (Operation::Delete, _) => change.old.as_deref(),
+            _ => change.new.as_deref(),
+        };
+        let Some(row) = row else { continue };
+        let mut data = project(&def, row, subscription.projection.as_deref());
+        if core.hooks.has(HookPoint::AfterRead) {
+            let mut ctx = HookContext::new(HookPoint::AfterRead, subscription.client.clone());
+            ctx.entity = Some(def);
+            ctx.operation = Some(change.operation);
+            ctx.subscription_id = Some(subscription.id.clone());
+            ctx.result = Some(data);
+            if let Err(e) = core.hooks.run(&mut ctx).await {
+                tracing::debug!(subscription = %subscription.id, error = %e, "after_read withheld a notification");
+                continue;
+            }
+            match ctx.result {
+                Some(result) => data = result,
+                None => continue,
+            }
+        }
+        let scope = match change.operation {
+            Operation::Create => Scope::Enter,
+            Operation::Delete => Scope::Leave,
+            _ => scope,
+        };
+        let payload = notification(
+            change.operation.as_str(),
+            &subscription.id,
+            def.meta.schema,
+            def.meta.name,
+            data,
+            subscription.next_seq(),
+            scope.as_str(),
+        );
+        let message = Outbound {
+            topic: subscription.topic.clone(),
+            payload: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
+            qos: core.config.notification_qos,
+            correlation_data: None,
+        };
+        if let Err(e) = core.publisher().publish(message).await {
+            tracing::warn!(subscription = %subscription.id, error = %e, "notification not sent");
+        }
+    }
+}

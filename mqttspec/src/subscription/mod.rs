@@ -1,0 +1,204 @@
+//! Live subscriptions: who watches which rows of which entity, indexed so that a change costs in
+//! proportion to the subscriptions it can match.
+
+mod index;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::entity::EntityDef;
+use crate::error::{Error, ErrorCode, Result};
+use crate::hooks::Client;
+use crate::query::Condition;
+use crate::value::Value;
+use index::EntityIndex;
+
+/// One live subscription.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Its id (server-generated).
+    pub id: String,
+    /// The owner.
+    pub client: Client,
+    /// The watched entity.
+    pub entity: EntityDef,
+    /// The rows watched: the client's filters and what `before_read` hooks added.
+    pub filter: Condition,
+    /// Columns sent (`None`: all readable columns).
+    pub projection: Option<Vec<usize>>,
+    /// The notify topic.
+    pub topic: String,
+    seq: AtomicU64,
+}
+
+impl Subscription {
+    /// The next sequence number (from 1, no gaps).
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// What a change means to one subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The row now matches and did not before.
+    Enter,
+    /// The row matched before and still does.
+    Stay,
+    /// The row matched before and no longer does.
+    Leave,
+}
+
+impl Scope {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Enter => "enter",
+            Scope::Stay => "stay",
+            Scope::Leave => "leave",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    by_id: HashMap<String, Arc<Subscription>>,
+    by_client: HashMap<String, Vec<String>>,
+    by_entity: HashMap<std::any::TypeId, EntityIndex>,
+}
+
+/// Every live subscription of a server.
+pub struct SubscriptionRegistry {
+    inner: RwLock<Inner>,
+    max_per_client: usize,
+}
+
+impl std::fmt::Debug for SubscriptionRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionRegistry").field("count", &self.len()).finish()
+    }
+}
+
+fn entity_key(def: &EntityDef) -> std::any::TypeId {
+    def.key()
+}
+
+impl SubscriptionRegistry {
+    /// An empty registry with a per-client cap.
+    pub fn new(max_per_client: usize) -> Self {
+        Self { inner: RwLock::new(Inner::default()), max_per_client }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Number of live subscriptions.
+    pub fn len(&self) -> usize {
+        self.read().by_id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds a subscription; `too_many_subscriptions` when the owner is at the cap.
+    pub fn add(
+        &self,
+        client: Client,
+        entity: EntityDef,
+        filter: Condition,
+        projection: Option<Vec<usize>>,
+        topic_of: impl FnOnce(&str) -> String,
+    ) -> Result<Arc<Subscription>> {
+        let mut inner = self.write();
+        let owned = inner.by_client.get(client.id()).map_or(0, Vec::len);
+        if owned >= self.max_per_client {
+            return Err(Error::new(
+                ErrorCode::TooManySubscriptions,
+                format!("at most {} subscriptions per client", self.max_per_client),
+            ));
+        }
+        let id = format!("sub-{}", uuid::Uuid::new_v4().simple());
+        let topic = topic_of(&id);
+        let subscription = Arc::new(Subscription {
+            id: id.clone(),
+            client,
+            entity,
+            filter,
+            projection,
+            topic,
+            seq: AtomicU64::new(0),
+        });
+        inner.by_client.entry(subscription.client.id().to_owned()).or_default().push(id.clone());
+        inner.by_entity.entry(entity_key(&entity)).or_default().insert(&subscription);
+        inner.by_id.insert(id, subscription.clone());
+        Ok(subscription)
+    }
+
+    /// The subscription with this id when `client` owns it.
+    pub fn get_owned(&self, client: &str, id: &str) -> Option<Arc<Subscription>> {
+        self.read().by_id.get(id).filter(|s| s.client.id() == client).cloned()
+    }
+
+    /// Removes a subscription owned by `client`; `subscription_not_found` otherwise.
+    pub fn remove(&self, client: &str, id: &str) -> Result<Arc<Subscription>> {
+        let mut inner = self.write();
+        let owned = inner.by_id.get(id).is_some_and(|s| s.client.id() == client);
+        if !owned {
+            return Err(Error::new(
+                ErrorCode::SubscriptionNotFound,
+                format!("no subscription `{}`", crate::value::clip(id)),
+            ));
+        }
+        let subscription = inner.by_id.remove(id).expect("checked");
+        if let Some(ids) = inner.by_client.get_mut(client) {
+            ids.retain(|s| s != id);
+            if ids.is_empty() {
+                inner.by_client.remove(client);
+            }
+        }
+        if let Some(index) = inner.by_entity.get_mut(&entity_key(&subscription.entity)) {
+            index.remove(&subscription);
+        }
+        Ok(subscription)
+    }
+
+    /// Removes every subscription of a client; returns how many there were.
+    pub fn remove_client(&self, client: &str) -> usize {
+        let ids = self.read().by_client.get(client).cloned().unwrap_or_default();
+        ids.iter().filter(|id| self.remove(client, id).is_ok()).count()
+    }
+
+    /// The subscriptions a change of `entity` from `old` to `new` concerns, with their scope.
+    pub fn matching(
+        &self,
+        entity: &EntityDef,
+        old: Option<&[Value]>,
+        new: Option<&[Value]>,
+    ) -> Vec<(Arc<Subscription>, Scope)> {
+        let inner = self.read();
+        let Some(index) = inner.by_entity.get(&entity_key(entity)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for subscription in index.candidates(old, new) {
+            let was = old.is_some_and(|row| subscription.filter.matches(row));
+            let is = new.is_some_and(|row| subscription.filter.matches(row));
+            let scope = match (was, is) {
+                (false, true) => Scope::Enter,
+                (true, true) => Scope::Stay,
+                (true, false) => Scope::Leave,
+                (false, false) => continue,
+            };
+            out.push((subscription, scope));
+        }
+        out
+    }
+}

@@ -1,0 +1,287 @@
+//! The embedded broker: rmqtt on the application's runtime. Identity comes from the MQTT
+//! session; the topic ACL of PROTOCOL §1 is enforced in rmqtt's ACL hooks, and requests are
+//! taken at the publish-ACL point, after the ACL allowed them (rmqtt runs its publish hook
+//! before the ACL check).
+
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytestring::ByteString;
+use rmqtt::codec::types::Publish as CodecPublish;
+use rmqtt::codec::v5::{PublishProperties, SubscribeAckReason};
+use rmqtt::context::ServerContext;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
+use rmqtt::net::Builder;
+use rmqtt::server::MqttServer;
+use rmqtt::session::SessionState;
+use rmqtt::types::{AuthResult, ClientId, From, Id, Publish, PublishAclResult, SubscribeAclResult};
+
+use super::{ConnectDecision, ConnectRequest, Gate, InboundRequest, Outbound, Publisher, QoS};
+use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::Topics;
+
+/// Settings of the embedded broker.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// TCP listener (MQTT 3.1.1 and 5 on one port).
+    pub tcp: SocketAddr,
+    /// Optional WebSocket listener.
+    pub ws: Option<SocketAddr>,
+    /// Largest accepted PUBLISH packet.
+    pub max_packet_size: u32,
+    /// Most simultaneous sessions.
+    pub max_connections: usize,
+    /// Messages queued per client beyond the in-flight window.
+    pub max_queued_messages: usize,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            tcp: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            ws: None,
+            max_packet_size: 1024 * 1024,
+            max_connections: 10_000,
+            max_queued_messages: 100_000,
+        }
+    }
+}
+
+/// A running embedded broker.
+pub struct EmbeddedBroker {
+    scx: ServerContext,
+    tcp_addr: SocketAddr,
+    ws_addr: Option<SocketAddr>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker").field("tcp", &self.tcp_addr).field("ws", &self.ws_addr).finish()
+    }
+}
+
+fn listener(name: &str, addr: SocketAddr, config: &EmbeddedConfig) -> Builder {
+    Builder::new()
+        .name(name)
+        .laddr(addr)
+        .nodelay(true)
+        .reuseaddr(Some(true))
+        .max_packet_size(config.max_packet_size)
+        .allow_anonymous(false)
+        .max_mqueue_len(config.max_queued_messages)
+        .max_inflight(std::num::NonZeroU16::new(64).expect("non-zero"))
+        // No default expiry on forwarded MQTT 5 messages.
+        .message_expiry_interval(Duration::ZERO)
+        .handshake_timeout(Duration::from_secs(10))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::Unavailable, format!("embedded broker: {e}"))
+}
+
+impl EmbeddedBroker {
+    /// Starts the broker on the current runtime; `gate` receives its events.
+    pub async fn start(config: &EmbeddedConfig, topics: Topics, gate: Arc<dyn Gate>) -> Result<Self> {
+        let scx = ServerContext::new()
+            // rmqtt's busy check refuses connects under CPU load: never wanted here.
+            .busy_check_enable(false)
+            .mqtt_max_sessions(config.max_connections as isize)
+            .build()
+            .await;
+        let register = scx.extends.hook_mgr().register();
+        let hooks = Arc::new(BrokerHooks { topics, gate });
+        for typ in [
+            Type::ClientAuthenticate,
+            Type::ClientConnected,
+            Type::ClientDisconnected,
+            Type::ClientSubscribeCheckAcl,
+            Type::MessagePublishCheckAcl,
+        ] {
+            register.add(typ, Box::new(HookHandle(hooks.clone()))).await;
+        }
+        register.start().await;
+
+        let tcp = listener("tcp", config.tcp, config).bind().and_then(|l| l.tcp()).map_err(unavailable)?;
+        let tcp_addr = tcp.local_addr().map_err(unavailable)?;
+        let mut server = MqttServer::new(scx.clone()).listener_by_id(tcp, tcp_addr.port());
+        let mut ws_addr = None;
+        if let Some(ws) = config.ws {
+            let ws = listener("ws", ws, config).bind().and_then(|l| l.ws()).map_err(unavailable)?;
+            let addr = ws.local_addr().map_err(unavailable)?;
+            server = server.listener_by_id(ws, addr.port());
+            ws_addr = Some(addr);
+        }
+        let server = server.build();
+        let accept = tokio::spawn(async move {
+            if let Err(e) = server.run().await {
+                tracing::error!(error = %e, "embedded broker stopped");
+            }
+        });
+        tracing::info!(tcp = %tcp_addr, ws = ?ws_addr, "embedded broker listening");
+        Ok(Self { scx, tcp_addr, ws_addr, accept })
+    }
+
+    /// The bound TCP address.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    /// The bound WebSocket address.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws_addr
+    }
+
+    /// A publisher into this broker.
+    pub fn publisher(&self) -> Arc<dyn Publisher> {
+        Arc::new(EmbeddedPublisher { scx: self.scx.clone() })
+    }
+
+    /// Stops accepting connections.
+    pub async fn stop_accepting(&self) {
+        self.accept.abort();
+    }
+
+    /// Disconnects every session (after the replies queued for them were handed to their tasks).
+    pub async fn disconnect_all(&self) {
+        let ids: Vec<Id> = self.scx.extends.shared().await.iter().map(|e| e.id()).collect();
+        for id in ids {
+            let mut entry = self.scx.extends.shared().await.entry(id);
+            let _ = entry.kick(true, true, true).await;
+        }
+    }
+}
+
+struct EmbeddedPublisher {
+    scx: ServerContext,
+}
+
+#[async_trait]
+impl Publisher for EmbeddedPublisher {
+    async fn publish(&self, message: Outbound) -> Result<()> {
+        let qos = match message.qos {
+            QoS::AtMostOnce => rmqtt::types::QoS::AtMostOnce,
+            QoS::AtLeastOnce => rmqtt::types::QoS::AtLeastOnce,
+            QoS::ExactlyOnce => rmqtt::types::QoS::ExactlyOnce,
+        };
+        let properties = PublishProperties { correlation_data: message.correlation_data, ..Default::default() };
+        let publish = CodecPublish {
+            dup: false,
+            retain: false,
+            qos,
+            topic: ByteString::from(message.topic),
+            packet_id: None,
+            payload: message.payload,
+            properties: Some(properties),
+        };
+        let publish = Publish::from(publish).create_time(rmqtt::utils::timestamp_millis());
+        let from =
+            From::from_system(Id::new(self.scx.node.id(), 0, None, None, ClientId::from_static("$mqttspec"), None));
+        SessionState::forwards(&self.scx, from, publish, false, None).await.map_err(unavailable)
+    }
+}
+
+struct BrokerHooks {
+    topics: Topics,
+    gate: Arc<dyn Gate>,
+}
+
+struct HookHandle(Arc<BrokerHooks>);
+
+/// A number that tells apart the sessions of one client id (rmqtt's `Id` includes its creation time).
+fn session_token(id: &Id) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait]
+impl Handler for HookHandle {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let hooks = &self.0;
+        match param {
+            Parameter::ClientAuthenticate(info) => {
+                let client_id = info.client_id().to_string();
+                let decision = if Topics::valid_client_id(&client_id) {
+                    let request = ConnectRequest {
+                        client_id: client_id.clone(),
+                        username: info.username().map(|u| u.to_string()),
+                        password: info.password().map(|p| String::from_utf8_lossy(p).into_owned()),
+                        remote_addr: info.ipaddress(),
+                        protocol: info.proto_ver(),
+                        session: session_token(info.id()),
+                    };
+                    hooks.gate.connect(request).await
+                } else {
+                    ConnectDecision::IdentifierRejected
+                };
+                let result = match decision {
+                    // Never a superuser: superusers bypass the ACL hooks.
+                    ConnectDecision::Accept => AuthResult::Allow(false, None),
+                    ConnectDecision::BadCredentials => AuthResult::BadUsernameOrPassword,
+                    // rmqtt 0.24's auth hook cannot answer "identifier rejected"; refuse as not authorized.
+                    ConnectDecision::IdentifierRejected | ConnectDecision::NotAuthorized => AuthResult::NotAuthorized,
+                    ConnectDecision::Unavailable => AuthResult::NotAuthorized,
+                };
+                if decision != ConnectDecision::Accept {
+                    tracing::info!(client = %client_id, ?decision, "connection refused");
+                }
+                (false, Some(HookResult::AuthResult(result)))
+            }
+            Parameter::ClientConnected(session) => {
+                hooks.gate.connected(&session.id.client_id, session_token(&session.id)).await;
+                (true, acc)
+            }
+            Parameter::ClientDisconnected(session, _reason) => {
+                hooks.gate.disconnected(&session.id.client_id, session_token(&session.id)).await;
+                (true, acc)
+            }
+            Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
+                let client = &*session.id.client_id;
+                let filter = &*subscribe.topic_filter;
+                let allowed = match hooks.topics.may_subscribe(client, filter) {
+                    Some(allowed) => allowed,
+                    None => hooks.gate.allow_subscribe(client, filter),
+                };
+                if allowed {
+                    (true, acc)
+                } else {
+                    tracing::warn!(client, filter, "subscription refused");
+                    let failure = SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized);
+                    (false, Some(HookResult::SubscribeAclResult(failure)))
+                }
+            }
+            Parameter::MessagePublishCheckAcl(session, publish) => {
+                let client = &*session.id.client_id;
+                let topic = &*publish.topic;
+                let allowed = match hooks.topics.may_publish(client, topic) {
+                    Some(allowed) => allowed,
+                    None => hooks.gate.allow_publish(client, topic),
+                };
+                if !allowed {
+                    tracing::warn!(client, topic, "publish refused");
+                    let refused = PublishAclResult::rejected(false, Some(ByteString::from_static("not authorized")));
+                    return (false, Some(HookResult::PublishAclResult(refused)));
+                }
+                if hooks.topics.request_client(topic).is_some() {
+                    let properties = publish.properties.as_ref();
+                    hooks
+                        .gate
+                        .request(InboundRequest {
+                            client_id: client.to_owned(),
+                            payload: publish.payload.clone(),
+                            correlation_data: properties.and_then(|p| p.correlation_data.clone()),
+                            response_topic: properties.and_then(|p| p.response_topic.as_ref().map(|t| t.to_string())),
+                        })
+                        .await;
+                }
+                (false, Some(HookResult::PublishAclResult(PublishAclResult::allow())))
+            }
+            _ => (true, acc),
+        }
+    }
+}
