@@ -95,6 +95,8 @@ impl Entity {
             }
         }
         errors.finish()?;
+        let primary_key = primary_key.expect("errors finished");
+        columns[primary_key].primary_key = true;
         let table =
             attrs.table.map(|t| t.as_str().to_owned()).unwrap_or_else(|| names::table_name(&attrs.ident.to_string()));
         let read_only = attrs.read_only.is_present();
@@ -104,7 +106,7 @@ impl Entity {
             name: attrs.entity.map(|e| e.as_str().to_owned()).unwrap_or_else(|| table.clone()),
             table,
             columns,
-            primary_key: primary_key.expect("errors finished"),
+            primary_key,
             can_create: !read_only && !attrs.no_create.is_present(),
             can_update: !read_only && !attrs.no_update.is_present(),
             can_delete: !read_only && !attrs.no_delete.is_present(),

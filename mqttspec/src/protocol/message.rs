@@ -123,11 +123,10 @@ pub fn parse_envelope(payload: &[u8]) -> Result<Envelope, (String, Error)> {
         Some(other) => return Err(invalid(&id, format!("`options` must be an object, got {}", json_kind(&other)))),
     };
     let mut subscription_id = text(&mut object, "subscription_id")?;
-    if subscription_id.is_none() {
-        if let Some(Json::String(s)) = data.as_ref().and_then(|d| d.get("subscription_id")) {
+    if subscription_id.is_none()
+        && let Some(Json::String(s)) = data.as_ref().and_then(|d| d.get("subscription_id")) {
             subscription_id = Some(s.clone());
         }
-    }
     let operation_needs_entity = !matches!(operation, Some(Operation::Meta | Operation::Unsubscribe));
     if entity.is_none() && operation_needs_entity {
         return Err(invalid(&id, "`entity` is required".into()));

@@ -116,6 +116,11 @@ impl Server {
         self.broker.ws_addr()
     }
 
+    /// Number of live subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.core.subscriptions.len()
+    }
+
     /// The query engine (for direct use next to the server).
     pub fn engine(&self) -> &Engine {
         &self.core.engine
@@ -204,11 +209,10 @@ impl Core {
     /// The queue of a client's worker, spawning the worker on first use.
     fn worker(self: &Arc<Self>, client_id: &str) -> mpsc::Sender<InboundRequest> {
         let mut workers = self.lock_workers();
-        if let Some(sender) = workers.get(client_id) {
-            if !sender.is_closed() {
+        if let Some(sender) = workers.get(client_id)
+            && !sender.is_closed() {
                 return sender.clone();
             }
-        }
         let (sender, receiver) = mpsc::channel(self.config.queue_per_client);
         workers.insert(client_id.to_owned(), sender.clone());
         drop(workers);
@@ -238,11 +242,10 @@ impl Gate for CoreGate {
         if !self.accepting.load(Ordering::SeqCst) {
             return ConnectDecision::Unavailable;
         }
-        if let Some(check) = &self.config.credentials {
-            if !check(&request) {
+        if let Some(check) = &self.config.credentials
+            && !check(&request) {
                 return ConnectDecision::BadCredentials;
             }
-        }
         let client = Client::new(request.client_id.clone(), request.username, request.password, request.remote_addr);
         if let Err(e) = self.run_client_hook(HookPoint::BeforeConnect, &client).await {
             tracing::info!(client = %request.client_id, error = %e, "before_connect refused the client");

@@ -1,0 +1,289 @@
+//! A server on a free port over a fresh database, and MQTT clients (rumqttc) that speak the protocol.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use mqttspec::{Server, ServerBuilder, SpecEntity};
+use rumqttc::{AsyncClient, ConnectReturnCode, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
+use serde_json::{Value as Json, json};
+use tokio::sync::mpsc;
+
+use crate::support::{Backend, fresh_database};
+
+/// How long a test waits for a message that must come.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// How long a test watches for a message that must not come.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// The seed's model.
+#[derive(Debug, Clone, PartialEq, SpecEntity)]
+#[spec(schema = "public", table = "users")]
+pub struct User {
+    #[spec(primary_key, generated)]
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub status: Option<String>,
+}
+
+pub struct TestServer {
+    pub server: Server,
+    pub port: u16,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |b| b).await
+    }
+
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Self {
+        let db = fresh_database(backend).await;
+        let builder = Server::builder()
+            .database(db.clone())
+            .without_discovery()
+            .without_discovered_hooks()
+            .entity::<User>()
+            .create_tables(true)
+            .listen(([127, 0, 0, 1], 0).into());
+        let server = configure(builder).start().await.expect("server starts");
+        let mut conn = db.acquire().await.unwrap();
+        conn.conn().execute("CREATE UNIQUE INDEX IF NOT EXISTS users_email ON users (email)").await.unwrap();
+        let port = server.local_addr().port();
+        Self { server, port }
+    }
+
+    pub async fn client(&self, id: &str) -> TestClient {
+        TestClient::connect(self.port, id, None).await.expect("client connects")
+    }
+
+    /// Number of users in the table, read beside the server.
+    pub async fn user_count(&self) -> usize {
+        let outcome = self
+            .server
+            .engine()
+            .execute(mqttspec::Request {
+                schema: None,
+                entity: Some("users"),
+                operation: mqttspec::Operation::Read,
+                record_id: None,
+                data: None,
+                options: Some(&json!({"limit": 100000})),
+            })
+            .await
+            .unwrap();
+        outcome.data.as_array().unwrap().len()
+    }
+}
+
+#[derive(Debug)]
+enum Incoming {
+    Publish(String, Json),
+    SubAck(Vec<SubscribeReasonCode>),
+    PubAck,
+}
+
+/// A protocol client over rumqttc (MQTT 3.1.1).
+pub struct TestClient {
+    pub id: String,
+    pub client: AsyncClient,
+    rx: mpsc::UnboundedReceiver<Incoming>,
+    pending: VecDeque<(String, Json)>,
+    pub puback_count: usize,
+    counter: u64,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestClient {
+    /// Connects; `Err` carries the CONNACK refusal.
+    pub async fn connect(port: u16, id: &str, credentials: Option<(&str, &str)>) -> Result<Self, String> {
+        let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
+        options.set_request_channel_capacity(4096);
+        options.set_inflight(1000);
+        if let Some((user, password)) = credentials {
+            options.set_credentials(user, password);
+        }
+        let (client, mut eventloop) = AsyncClient::new(options, 4096);
+        // The first event tells whether the connection was accepted.
+        let first = tokio::time::timeout(WAIT, eventloop.poll()).await.map_err(|_| "no CONNACK".to_owned())?;
+        match first {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {}
+            Ok(other) => return Err(format!("unexpected first event {other:?}")),
+            Err(rumqttc::ConnectionError::ConnectionRefused(code)) => return Err(format!("{code:?}")),
+            Err(e) => return Err(e.to_string()),
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let forwarded = match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let json = serde_json::from_slice(&p.payload)
+                            .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&p.payload).into_owned()));
+                        tx.send(Incoming::Publish(p.topic, json))
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => tx.send(Incoming::SubAck(ack.return_codes)),
+                    Ok(Event::Incoming(Packet::PubAck(_))) => tx.send(Incoming::PubAck),
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+                    Ok(_) => Ok(()),
+                    Err(_) => return,
+                };
+                if forwarded.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Self { id: id.to_owned(), client, rx, pending: VecDeque::new(), puback_count: 0, counter: 0, task })
+    }
+
+    async fn next(&mut self, wait: Duration) -> Option<Incoming> {
+        match tokio::time::timeout(wait, self.rx.recv()).await {
+            Ok(Some(Incoming::PubAck)) => {
+                self.puback_count += 1;
+                Some(Incoming::PubAck)
+            }
+            Ok(message) => message,
+            Err(_) => None,
+        }
+    }
+
+    /// Subscribes and returns the SUBACK codes.
+    pub async fn subscribe(&mut self, filter: &str) -> Vec<SubscribeReasonCode> {
+        self.client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+        loop {
+            match self.next(WAIT).await.expect("SUBACK") {
+                Incoming::SubAck(codes) => return codes,
+                Incoming::Publish(topic, json) => self.pending.push_back((topic, json)),
+                Incoming::PubAck => {}
+            }
+        }
+    }
+
+    /// Subscribes to the client's own response and notify topics.
+    pub async fn subscribe_own(&mut self) {
+        let id = self.id.clone();
+        for filter in [format!("spec/{id}/response"), format!("spec/{id}/notify/+")] {
+            let codes = self.subscribe(&filter).await;
+            assert!(matches!(codes[0], SubscribeReasonCode::Success(_)), "{filter}: {codes:?}");
+        }
+    }
+
+    /// Publishes raw bytes to a topic.
+    pub async fn publish_raw(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload.into()).await.unwrap();
+    }
+
+    /// Publishes a request to the own request topic without waiting.
+    pub async fn send(&self, request: &Json) {
+        self.publish_raw(&format!("spec/{}/request", self.id), serde_json::to_vec(request).unwrap()).await;
+    }
+
+    /// Sends a request (with a fresh `id` unless it has one) and waits for its reply.
+    pub async fn request(&mut self, mut request: Json) -> Json {
+        if request.get("id").is_none() {
+            self.counter += 1;
+            request["id"] = json!(format!("m{}", self.counter));
+        }
+        if request.get("type").is_none() {
+            request["type"] = json!("request");
+        }
+        let id = request["id"].clone();
+        self.send(&request).await;
+        self.reply_with_id(&id).await
+    }
+
+    /// Waits for the reply whose `id` is this one.
+    pub async fn reply_with_id(&mut self, id: &Json) -> Json {
+        let response = format!("spec/{}/response", self.id);
+        let found = |(topic, json): &(String, Json)| *topic == response && json["id"] == *id;
+        if let Some(at) = self.pending.iter().position(found) {
+            return self.pending.remove(at).unwrap().1;
+        }
+        loop {
+            match self.next(WAIT).await {
+                Some(Incoming::Publish(topic, json)) => {
+                    let message = (topic, json);
+                    if found(&message) {
+                        return message.1;
+                    }
+                    self.pending.push_back(message);
+                }
+                Some(_) => {}
+                None => panic!("{}: no reply to {id} within {WAIT:?}", self.id),
+            }
+        }
+    }
+
+    /// The next message on a topic, waiting at most `wait`.
+    pub async fn message_on(&mut self, topic_prefix: &str, wait: Duration) -> Option<(String, Json)> {
+        if let Some(at) = self.pending.iter().position(|(t, _)| t.starts_with(topic_prefix)) {
+            return self.pending.remove(at);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(Incoming::Publish(topic, json)) if topic.starts_with(topic_prefix) => return Some((topic, json)),
+                Some(Incoming::Publish(topic, json)) => self.pending.push_back((topic, json)),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    }
+
+    /// The next notification (any subscription).
+    pub async fn notification(&mut self) -> Json {
+        let prefix = format!("spec/{}/notify/", self.id);
+        self.message_on(&prefix, WAIT).await.unwrap_or_else(|| panic!("{}: no notification", self.id)).1
+    }
+
+    /// Asserts that no notification arrives for a while.
+    pub async fn no_notification(&mut self) {
+        let prefix = format!("spec/{}/notify/", self.id);
+        if let Some(m) = self.message_on(&prefix, QUIET).await {
+            panic!("{}: unexpected notification {m:?}", self.id);
+        }
+    }
+
+    /// Any message at all within `QUIET` (for eavesdropping checks).
+    pub async fn anything(&mut self) -> Option<(String, Json)> {
+        if let Some(m) = self.pending.pop_front() {
+            return Some(m);
+        }
+        self.message_on("", QUIET).await
+    }
+
+    /// Waits until `n` PUBACKs were received in total.
+    pub async fn wait_pubacks(&mut self, n: usize) {
+        while self.puback_count < n {
+            match self.next(WAIT).await {
+                Some(Incoming::Publish(topic, json)) => self.pending.push_back((topic, json)),
+                Some(_) => {}
+                None => panic!("only {} PUBACKs", self.puback_count),
+            }
+        }
+    }
+
+    /// Sends DISCONNECT; the event loop ends once it is written, closing the socket.
+    pub async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(WAIT, self.task).await;
+    }
+}
+
+/// Asserts a success reply and returns its `data`.
+#[track_caller]
+pub fn ok(reply: &Json) -> Json {
+    assert_eq!(reply["success"], true, "expected success: {reply}");
+    assert_eq!(reply["type"], "response");
+    assert!(reply["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "timestamp: {reply}");
+    reply["data"].clone()
+}
+
+/// Asserts an error reply with this code.
+#[track_caller]
+pub fn err(reply: &Json, code: &str) {
+    assert_eq!(reply["success"], false, "expected {code}: {reply}");
+    assert_eq!(reply["error"]["code"], code, "{reply}");
+    assert!(reply["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{reply}");
+}

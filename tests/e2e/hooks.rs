@@ -1,0 +1,248 @@
+//! The 17 hook points fire with their documented context; hooks change what they may change.
+
+use std::sync::{Arc, Mutex};
+
+use mqttspec::hooks::hook_fn;
+use mqttspec::{Error, HookContext, HookPoint, Server, SpecEntity};
+use serde_json::{Value as Json, json};
+
+use crate::harness::{TestClient, TestServer, User, WAIT, err, ok};
+use crate::support::{Backend, fresh_database};
+
+#[derive(Debug, Clone)]
+struct Seen {
+    point: HookPoint,
+    client: String,
+    entity: Option<String>,
+    operation: Option<String>,
+    record_id: Option<Json>,
+    data: Option<Json>,
+    result: Option<Json>,
+    subscription: Option<String>,
+    metadata: Option<Json>,
+}
+
+fn record(ctx: &HookContext) -> Seen {
+    Seen {
+        point: ctx.point(),
+        client: ctx.client().id().to_owned(),
+        entity: ctx.entity().map(|e| e.meta.name.to_owned()),
+        operation: ctx.operation().map(|o| o.as_str().to_owned()),
+        record_id: ctx.record_id(),
+        data: ctx.data().map(|d| Json::Object(d.clone())),
+        result: ctx.result().cloned(),
+        subscription: ctx.subscription_id().map(str::to_owned),
+        metadata: ctx.client().metadata("tag"),
+    }
+}
+
+pub async fn every_hook_point_fires_with_its_context(backend: Backend) {
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let recorder = seen.clone();
+    let server = TestServer::start_with(backend, move |mut b| {
+        for point in HookPoint::ALL {
+            let seen = recorder.clone();
+            let done = done_tx.clone();
+            b = b.hook(
+                point,
+                0,
+                point.as_str(),
+                hook_fn(move |ctx| {
+                    if ctx.point() == HookPoint::BeforeConnect {
+                        ctx.client().set_metadata("tag", json!("from before_connect"));
+                    }
+                    seen.lock().unwrap().push(record(ctx));
+                    if ctx.point() == HookPoint::AfterDisconnect {
+                        let _ = done.send(());
+                    }
+                    Box::pin(async { Ok(()) })
+                }),
+            );
+        }
+        // Hooks that change things: a stamped field, a narrowed read, a redacted result, a typed view.
+        b.hook(
+            HookPoint::BeforeCreate,
+            10,
+            "stamp",
+            hook_fn(|ctx| {
+                ctx.set_field("status", json!("stamped"));
+                Box::pin(async { Ok(()) })
+            }),
+        )
+        .hook_for::<User>(
+            HookPoint::AfterCreate,
+            10,
+            "typed",
+            hook_fn(|ctx| {
+                let user = ctx.record::<User>();
+                Box::pin(async move {
+                    match user {
+                        Some(user) if user.status.as_deref() == Some("stamped") => Ok(()),
+                        other => Err(Error::validation(format!("typed view: {other:?}"))),
+                    }
+                })
+            }),
+        )
+        .hook(
+            HookPoint::BeforeRead,
+            10,
+            "hide-secret",
+            hook_fn(|ctx| {
+                let result = ctx.add_filter("name", "neq", json!("secret"));
+                Box::pin(async move { result })
+            }),
+        )
+        .hook(
+            HookPoint::AfterRead,
+            10,
+            "redact",
+            hook_fn(|ctx| {
+                redact(ctx.result_mut());
+                Box::pin(async { Ok(()) })
+            }),
+        )
+        .hook(
+            HookPoint::AfterUpdate,
+            10,
+            "veto",
+            hook_fn(|ctx| {
+                let veto = ctx.result().is_some_and(|r| r["name"] == "vetoed");
+                Box::pin(async move { if veto { Err(Error::forbidden("vetoed after the fact")) } else { Ok(()) } })
+            }),
+        )
+    })
+    .await;
+
+    let mut c = TestClient::connect(server.port, "alice", None).await.unwrap();
+    c.subscribe_own().await;
+    let sub = ok(&c.request(json!({"type": "subscription", "entity": "users"})).await);
+    let sub_id = sub["subscription_id"].as_str().unwrap().to_owned();
+    let created = ok(&c
+        .request(json!({"operation": "create", "entity": "users", "data": {"name": "Ann", "email": "ann@x"}}))
+        .await);
+    assert_eq!(created["status"], "stamped", "before_create changed the data");
+    let n = c.notification().await;
+    assert_eq!(n["data"]["email"], "***", "after_read runs on notifications");
+    let id = created["id"].clone();
+    ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "secret", "email": "s@x"}})).await);
+    c.no_notification().await; // before_read at subscribe time narrowed the subscription too
+    let read = ok(&c.request(json!({"operation": "read", "entity": "users"})).await);
+    assert_eq!(read.as_array().unwrap().len(), 1, "before_read narrowed the read: {read}");
+    assert_eq!(read[0]["email"], "***", "after_read redacted the result");
+    ok(&c
+        .request(json!({"operation": "update", "entity": "users", "record_id": id, "data": {"email": "new@x"}}))
+        .await);
+    let _ = c.notification().await;
+    // A failing after-hook rolls the write back and sends no notification.
+    err(
+        &c.request(json!({"operation": "update", "entity": "users", "record_id": id, "data": {"name": "vetoed"}}))
+            .await,
+        "forbidden",
+    );
+    c.no_notification().await;
+    let again = ok(&c.request(json!({"operation": "read", "entity": "users", "record_id": id})).await);
+    assert_eq!(again["name"], "Ann", "rolled back");
+    ok(&c.request(json!({"operation": "delete", "entity": "users", "record_id": id})).await);
+    let _ = c.notification().await;
+    ok(&c.request(json!({"operation": "unsubscribe", "subscription_id": sub_id})).await);
+    c.disconnect().await;
+    tokio::time::timeout(WAIT, done_rx.recv()).await.expect("after_disconnect").unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    for point in HookPoint::ALL {
+        let first = seen.iter().find(|s| s.point == point).unwrap_or_else(|| panic!("{point} never fired"));
+        assert_eq!(first.client, "alice", "{point}");
+        if point != HookPoint::BeforeConnect {
+            assert_eq!(
+                first.metadata,
+                Some(json!("from before_connect")),
+                "{point}: metadata lives with the connection"
+            );
+        }
+    }
+    let at = |point: HookPoint, operation: &str| {
+        seen.iter()
+            .find(|s| s.point == point && s.operation.as_deref() == Some(operation))
+            .unwrap_or_else(|| panic!("{point} for {operation}"))
+            .clone()
+    };
+    let before_create = at(HookPoint::BeforeCreate, "create");
+    assert_eq!(before_create.entity.as_deref(), Some("users"));
+    assert_eq!(before_create.data.unwrap()["name"], "Ann");
+    assert_eq!(at(HookPoint::AfterCreate, "create").result.unwrap()["name"], "Ann");
+    let before_update = at(HookPoint::BeforeUpdate, "update");
+    assert_eq!(before_update.record_id, Some(id.clone()));
+    assert_eq!(before_update.data.unwrap()["email"], "new@x");
+    assert_eq!(at(HookPoint::AfterUpdate, "update").result.unwrap()["email"], "new@x");
+    assert_eq!(at(HookPoint::BeforeDelete, "delete").record_id, Some(id.clone()));
+    assert_eq!(at(HookPoint::AfterDelete, "delete").result.unwrap(), json!({"deleted": true, "id": id}));
+    assert!(at(HookPoint::AfterRead, "read").result.unwrap().is_array());
+    assert_eq!(
+        at(HookPoint::BeforeRead, "subscribe").entity.as_deref(),
+        Some("users"),
+        "before_read runs at subscribe time"
+    );
+    assert_eq!(at(HookPoint::AfterSubscribe, "subscribe").subscription.as_deref(), Some(sub_id.as_str()));
+    assert_eq!(at(HookPoint::BeforeUnsubscribe, "unsubscribe").subscription.as_deref(), Some(sub_id.as_str()));
+    assert_eq!(at(HookPoint::AfterUnsubscribe, "unsubscribe").result.unwrap()["unsubscribed"], true);
+    let on_notification = seen
+        .iter()
+        .find(|s| s.point == HookPoint::AfterRead && s.subscription.is_some())
+        .expect("after_read on a notification");
+    assert_eq!(on_notification.subscription.as_deref(), Some(sub_id.as_str()));
+    assert!(seen.iter().any(|s| s.point == HookPoint::BeforeHandle && s.operation.as_deref() == Some("create")));
+}
+
+fn redact(result: Option<&mut Json>) {
+    match result {
+        Some(Json::Array(rows)) => rows.iter_mut().for_each(|r| r["email"] = json!("***")),
+        Some(row @ Json::Object(_)) => row["email"] = json!("***"),
+        _ => {}
+    }
+}
+
+/// Declared with the attribute macro: runs for `Gadget` only, found through `inventory`.
+#[derive(Debug, SpecEntity)]
+struct Gadget {
+    #[spec(generated)]
+    id: i64,
+    label: String,
+    origin: Option<String>,
+}
+
+#[mqttspec::hook(before_create, entity = Gadget, priority = 5)]
+async fn stamp_origin(ctx: &mut HookContext) -> mqttspec::Result<()> {
+    let origin = ctx.client().id().to_owned();
+    ctx.set_field("origin", json!(origin));
+    Ok(())
+}
+
+#[mqttspec::hook(before_delete, entity = Gadget)]
+async fn gadgets_are_forever(_ctx: &mut HookContext) -> mqttspec::Result<()> {
+    Err(Error::forbidden("gadgets cannot be deleted"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_hooks_register_themselves() {
+    let db = fresh_database(Backend::Sqlite).await;
+    let server = Server::builder()
+        .database(db)
+        .without_discovery()
+        .entity::<Gadget>()
+        .entity::<User>()
+        .create_tables(true)
+        .listen(([127, 0, 0, 1], 0).into())
+        .start()
+        .await
+        .unwrap();
+    let mut c = TestClient::connect(server.local_addr().port(), "maker", None).await.unwrap();
+    c.subscribe_own().await;
+    let gadget = ok(&c.request(json!({"operation": "create", "entity": "gadgets", "data": {"label": "g"}})).await);
+    assert_eq!(gadget["origin"], "maker");
+    err(&c.request(json!({"operation": "delete", "entity": "gadgets", "record_id": gadget["id"]})).await, "forbidden");
+    // Entity-scoped: other entities are untouched.
+    let user =
+        ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "u", "email": "u@x"}})).await);
+    ok(&c.request(json!({"operation": "delete", "entity": "users", "record_id": user["id"]})).await);
+}

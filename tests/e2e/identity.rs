@@ -1,0 +1,129 @@
+//! Identity is the MQTT session: no impersonation, no eavesdropping, refused client ids.
+
+use rumqttc::SubscribeReasonCode;
+use serde_json::json;
+
+use crate::harness::{TestClient, TestServer, ok};
+use crate::support::Backend;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impersonation_and_eavesdropping_are_refused() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut alice = server.client("alice").await;
+    alice.subscribe_own().await;
+    let mut mallory = server.client("mallory").await;
+    mallory.subscribe_own().await;
+
+    // Subscriptions to other clients' topics or wildcards over client ids: SUBACK failure.
+    for filter in [
+        "spec/alice/response",
+        "spec/alice/notify/+",
+        "spec/+/response",
+        "spec/#",
+        "#",
+        "+/+/response",
+        "spec/+/notify/#",
+    ] {
+        let codes = mallory.subscribe(filter).await;
+        assert_eq!(codes, vec![SubscribeReasonCode::Failure], "{filter}");
+    }
+    // ... and the connection stays open, other topics work (default application ACL: allowed).
+    assert!(matches!(mallory.subscribe("chat/room1").await[0], SubscribeReasonCode::Success(_)));
+
+    // Publishing to alice's request topic executes nothing and answers no one.
+    mallory
+        .publish_raw("spec/alice/request", serde_json::to_vec(&json!({"id": "evil", "type": "request", "operation": "create", "entity": "users", "data": {"name": "M", "email": "m@x"}})).unwrap())
+        .await;
+    mallory.publish_raw("spec/alice/response", b"{\"id\":\"fake\"}".to_vec()).await;
+    // Alice's own traffic is invisible to mallory.
+    let created = ok(&alice
+        .request(json!({"operation": "create", "entity": "users", "data": {"name": "A", "email": "a@x"}}))
+        .await);
+    assert_eq!(server.user_count().await, 1, "the impersonated request never executed");
+    assert!(alice.anything().await.is_none(), "nothing reached alice from mallory");
+    assert!(mallory.anything().await.is_none(), "mallory saw nothing of alice");
+    assert_eq!(created["name"], "A");
+    ok(&mallory.request(json!({"operation": "read", "entity": "users"})).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_client_ids_are_refused_at_connect() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    for id in ["a/b", "a+b", "a#"] {
+        let refused = TestClient::connect(server.port, id, None).await.err().expect("refused");
+        // rmqtt 0.24's authentication hook can only answer "not authorized" (code 5).
+        assert!(refused.contains("NotAuthorized") || refused.contains("BadClientId"), "{id}: {refused}");
+    }
+    let mut ok_client = server.client("fine-id.1").await;
+    ok_client.subscribe_own().await;
+    ok(&ok_client.request(json!({"operation": "meta"})).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_and_before_connect_refusals_use_their_codes() {
+    let server = TestServer::start_with(Backend::Sqlite, |b| {
+        b.credentials(|c| c.password.as_deref() != Some("wrong")).hook(
+            mqttspec::HookPoint::BeforeConnect,
+            0,
+            "only-known",
+            mqttspec::hooks::hook_fn(|ctx| {
+                Box::pin(async move {
+                    match ctx.client().username() {
+                        Some("banned") => Err(mqttspec::Error::forbidden("banned")),
+                        Some(user) => {
+                            ctx.client().set_metadata("user", json!(user));
+                            Ok(())
+                        }
+                        None => Ok(()),
+                    }
+                })
+            }),
+        )
+    })
+    .await;
+    let bad = TestClient::connect(server.port, "c1", Some(("u", "wrong"))).await.err().expect("refused");
+    assert!(bad.contains("BadUserNamePassword"), "{bad}");
+    let hooked = TestClient::connect(server.port, "c2", Some(("banned", "pw"))).await.err().expect("refused");
+    assert!(hooked.contains("NotAuthorized"), "{hooked}");
+    let mut fine = TestClient::connect(server.port, "c3", Some(("carol", "pw"))).await.expect("accepted");
+    fine.subscribe_own().await;
+    ok(&fine.request(json!({"operation": "meta"})).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_answers_requests_in_flight() {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (g, e) = (gate.clone(), entered.clone());
+    let server = TestServer::start_with(Backend::Sqlite, move |b| {
+        b.hook(
+            mqttspec::HookPoint::BeforeRead,
+            0,
+            "hold",
+            mqttspec::hooks::hook_fn(move |_ctx| {
+                let (g, e) = (g.clone(), e.clone());
+                Box::pin(async move {
+                    e.notify_one();
+                    g.acquire().await.expect("open").forget();
+                    Ok(())
+                })
+            }),
+        )
+    })
+    .await;
+    let mut c = server.client("alice").await;
+    c.subscribe_own().await;
+    for i in 0..5 {
+        c.send(&json!({"id": format!("r{i}"), "type": "request", "operation": "read", "entity": "users"})).await;
+    }
+    // Every request was acknowledged by the broker (PUBACK follows the hand-over to the server),
+    // and the first one is inside its hook.
+    c.wait_pubacks(5).await;
+    entered.notified().await;
+    let shutdown = tokio::spawn(server.server.shutdown());
+    gate.add_permits(5);
+    for i in 0..5 {
+        ok(&c.reply_with_id(&json!(format!("r{i}"))).await);
+    }
+    shutdown.await.unwrap();
+}

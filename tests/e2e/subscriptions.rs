@@ -1,0 +1,174 @@
+//! Live subscriptions: filters, scopes, full rows on delete, seq without gaps, clean-up.
+
+use serde_json::{Value as Json, json};
+
+use crate::harness::{TestServer, ok};
+use crate::support::Backend;
+
+async fn subscribe(c: &mut crate::harness::TestClient, options: Json) -> String {
+    let data = ok(&c
+        .request(json!({"type": "subscription", "operation": "subscribe", "entity": "users", "options": options}))
+        .await);
+    data["subscription_id"].as_str().unwrap().to_owned()
+}
+
+pub async fn filters_scopes_and_full_rows(backend: Backend) {
+    let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let server = TestServer::start_with(backend, move |b| {
+        b.hook(
+            mqttspec::HookPoint::AfterDisconnect,
+            0,
+            "observe",
+            mqttspec::hooks::hook_fn(move |ctx| {
+                let _ = gone_tx.send(ctx.client().id().to_owned());
+                Box::pin(async { Ok(()) })
+            }),
+        )
+    })
+    .await;
+    let mut watcher = server.client("watcher").await;
+    watcher.subscribe_own().await;
+    let mut writer = server.client("writer").await;
+    writer.subscribe_own().await;
+
+    let active =
+        subscribe(&mut watcher, json!({"filters": [{"column": "status", "operator": "eq", "value": "active"}]})).await;
+    let named = subscribe(
+        &mut watcher,
+        json!({"filters": [{"column": "name", "operator": "ilike", "value": "a%"}], "columns": ["name"]}),
+    )
+    .await;
+    let big_id = subscribe(&mut watcher, json!({"filters": [{"column": "id", "operator": "gt", "value": 2}]})).await;
+    let nulls = subscribe(&mut watcher, json!({"filters": [{"column": "status", "operator": "is_null"}]})).await;
+    let listed = subscribe(&mut watcher, json!({"filters": [{"column": "email", "operator": "in", "value": ["z@x"]}, {"column": "email", "operator": "contains", "value": "Q", "logic_operator": "OR"}]})).await;
+    // An invalid filter is an error, never a subscription that matches everything.
+    let bad = watcher.request(json!({"type": "subscription", "entity": "users", "options": {"filters": [{"column": "nope", "operator": "eq", "value": 1}]}})).await;
+    crate::harness::err(&bad, "validation_error");
+    assert_eq!(server.server.subscription_count(), 5);
+
+    // Create (another client's change reaches the watcher): enter, with seq 1.
+    let ann = ok(&writer.request(json!({"operation": "create", "entity": "users", "data": {"name": "Ann", "email": "ann@x", "status": "active"}})).await);
+    let mut got: Vec<Json> = vec![watcher.notification().await, watcher.notification().await];
+    got.sort_by_key(|n| n["subscription_id"].as_str().unwrap().to_owned());
+    let by_sub = |got: &[Json], sub: &str| {
+        got.iter()
+            .find(|n| n["subscription_id"] == sub)
+            .cloned()
+            .unwrap_or_else(|| panic!("no notification for {sub}: {got:?}"))
+    };
+    let n = by_sub(&got, &active);
+    assert_eq!(
+        (n["type"].clone(), n["operation"].clone(), n["scope"].clone(), n["seq"].clone()),
+        (json!("notification"), json!("create"), json!("enter"), json!(1))
+    );
+    assert_eq!((n["schema"].clone(), n["entity"].clone()), (json!("public"), json!("users")));
+    assert_eq!(n["data"], ann);
+    assert_eq!(by_sub(&got, &named)["data"], json!({"id": ann["id"], "name": "Ann"}), "projection applies");
+    watcher.no_notification().await;
+
+    let id = ann["id"].clone();
+    // Update that keeps matching: stay. Update that stops matching: leave, carrying the new row.
+    ok(&writer
+        .request(json!({"operation": "update", "entity": "users", "record_id": id, "data": {"email": "ann2@x"}}))
+        .await);
+    let mut got = vec![watcher.notification().await, watcher.notification().await];
+    got.sort_by_key(|n| n["subscription_id"].as_str().unwrap().to_owned());
+    assert_eq!(by_sub(&got, &active)["scope"], "stay");
+    assert_eq!(by_sub(&got, &active)["seq"], 2);
+    assert_eq!(by_sub(&got, &named)["scope"], "stay");
+    ok(&writer
+        .request(json!({"operation": "update", "entity": "users", "record_id": id, "data": {"status": null}}))
+        .await);
+    let mut got = vec![watcher.notification().await, watcher.notification().await, watcher.notification().await];
+    got.sort_by_key(|n| n["subscription_id"].as_str().unwrap().to_owned());
+    let leave = by_sub(&got, &active);
+    assert_eq!((leave["scope"].clone(), leave["seq"].clone()), (json!("leave"), json!(3)));
+    assert_eq!(leave["data"]["status"], json!(null), "leave carries the new row");
+    let enter = by_sub(&got, &nulls);
+    assert_eq!(
+        (enter["scope"].clone(), enter["seq"].clone(), enter["operation"].clone()),
+        (json!("enter"), json!(1), json!("update"))
+    );
+    watcher.no_notification().await;
+
+    // Rows that match nothing produce nothing; `in` / `contains` (case-insensitive) match.
+    ok(&writer.request(json!({"operation": "create", "entity": "users", "data": {"name": "Bo", "email": "bo@x", "status": "idle"}})).await);
+    watcher.no_notification().await;
+    let zed = ok(&writer.request(json!({"operation": "create", "entity": "users", "data": {"name": "Zed", "email": "z@x", "status": "idle"}})).await);
+    let got = vec![watcher.notification().await, watcher.notification().await];
+    let n = by_sub(&got, &listed);
+    assert_eq!((n["data"]["name"].clone(), n["seq"].clone()), (json!("Zed"), json!(1)));
+    assert_eq!(by_sub(&got, &big_id)["data"]["id"], zed["id"], "id > 2");
+    let q = ok(&writer
+        .request(
+            json!({"operation": "create", "entity": "users", "data": {"name": "Q", "email": "q@x", "status": "idle"}}),
+        )
+        .await);
+    let mut got = vec![watcher.notification().await, watcher.notification().await];
+    got.sort_by_key(|n| n["subscription_id"].as_str().unwrap().to_owned());
+    assert_eq!(by_sub(&got, &listed)["data"]["id"], q["id"]);
+    assert_eq!(by_sub(&got, &big_id)["data"]["id"], q["id"], "id > 2");
+    watcher.no_notification().await;
+
+    // Delete carries the full row, scope leave.
+    ok(&writer.request(json!({"operation": "delete", "entity": "users", "record_id": q["id"]})).await);
+    let mut got = vec![watcher.notification().await, watcher.notification().await];
+    got.sort_by_key(|n| n["subscription_id"].as_str().unwrap().to_owned());
+    let gone = by_sub(&got, &big_id);
+    assert_eq!((gone["operation"].clone(), gone["scope"].clone()), (json!("delete"), json!("leave")));
+    assert_eq!(gone["data"], q, "the deleted row, in full");
+
+    // The client that makes a change gets its own notifications too.
+    let own = subscribe(&mut writer, json!({})).await;
+    ok(&writer
+        .request(json!({"operation": "create", "entity": "users", "data": {"name": "Self", "email": "self@x"}}))
+        .await);
+    let n = writer.notification().await;
+    assert_eq!(n["subscription_id"], own);
+    let _ = watcher.notification().await; // big_id
+    let _ = watcher.notification().await; // nulls (status is NULL)
+
+    // Only the owner may cancel; unsubscribe stops delivery.
+    let foreign = writer.request(json!({"operation": "unsubscribe", "subscription_id": active})).await;
+    crate::harness::err(&foreign, "subscription_not_found");
+    for sub in [&active, &named, &big_id, &nulls, &listed] {
+        ok(&watcher.request(json!({"type": "subscription", "operation": "unsubscribe", "subscription_id": sub})).await);
+    }
+    ok(&writer.request(json!({"operation": "create", "entity": "users", "data": {"name": "Al", "email": "al@x", "status": "active"}})).await);
+    let _ = writer.notification().await;
+    watcher.no_notification().await;
+    // Disconnect removes the client's subscriptions.
+    assert_eq!(server.server.subscription_count(), 1);
+    writer.disconnect().await;
+    let gone = tokio::time::timeout(crate::harness::WAIT, gone_rx.recv()).await.expect("after_disconnect fires");
+    assert_eq!(gone.as_deref(), Some("writer"));
+    assert_eq!(server.server.subscription_count(), 0, "subscriptions of a disconnected client are removed");
+}
+
+pub async fn seq_has_no_gaps_under_rapid_changes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut watcher = server.client("watcher").await;
+    watcher.subscribe_own().await;
+    let mut writer = server.client("writer").await;
+    writer.subscribe_own().await;
+    let row = ok(&writer
+        .request(json!({"operation": "create", "entity": "users", "data": {"name": "n", "email": "e@x"}}))
+        .await);
+    let sub =
+        subscribe(&mut watcher, json!({"filters": [{"column": "id", "operator": "eq", "value": row["id"]}]})).await;
+    // 1,000 updates, published back to back without waiting for replies.
+    for i in 0..1000 {
+        writer
+            .send(&json!({"id": format!("u{i}"), "type": "request", "operation": "update", "entity": "users", "record_id": row["id"], "data": {"name": format!("n{i}")}}))
+            .await;
+    }
+    for i in 0..1000u64 {
+        let n = watcher.notification().await;
+        assert_eq!(n["subscription_id"], sub);
+        assert_eq!(n["seq"], i + 1, "seq without gaps, in order");
+        assert_eq!(n["data"]["name"], format!("n{i}"), "changes in commit order");
+    }
+    let last = writer.reply_with_id(&json!("u999")).await;
+    ok(&last);
+    watcher.no_notification().await;
+}
