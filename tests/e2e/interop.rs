@@ -1,56 +1,11 @@
 //! Interoperability: the README's quickstart server driven by mosquitto_pub/sub/rr (MQTT 3.1.1
 //! and 5) and by Python paho-mqtt. `scripts/test` installs them.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use crate::example::Example;
 
 use serde_json::{Value as Json, json};
-
-/// The quickstart example, started as a user starts it, on a free port and a fresh SQLite file.
-struct Quickstart {
-    child: Child,
-    port: u16,
-    _dir: PathBuf,
-}
-
-impl Quickstart {
-    fn start() -> Self {
-        // target/<profile>/deps/e2e-… → target/<profile>/examples/quickstart
-        let exe = std::env::current_exe().unwrap();
-        let binary = exe.parent().unwrap().parent().unwrap().join("examples").join("quickstart");
-        assert!(binary.exists(), "{} is built with the tests", binary.display());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!("mqttspec-quickstart-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--database-url", &format!("sqlite://{}/qs.db", dir.display())])
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("quickstart starts");
-        // Ready when it says so.
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        loop {
-            let line = lines.next().expect("quickstart exited early").unwrap();
-            if line.contains("quickstart serving") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, port, _dir: dir }
-    }
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn run(program: &str, args: &[&str]) -> String {
     let output = Command::new(program)
@@ -63,7 +18,7 @@ fn run(program: &str, args: &[&str]) -> String {
 
 #[test]
 fn mosquitto_clients_mqtt5_and_311() {
-    let server = Quickstart::start();
+    let server = Example::start("quickstart", &[]);
     let port = server.port.to_string();
     // MQTT 5: mosquitto_rr publishes with a Response Topic and waits for the reply.
     let reply = run(
@@ -144,7 +99,7 @@ fn mosquitto_clients_mqtt5_and_311() {
 
 #[test]
 fn paho_mqtt_311_and_5() {
-    let server = Quickstart::start();
+    let server = Example::start("quickstart", &[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop/paho_client.py");
     for version in ["311", "5"] {
         let out = run("python3", &[script, &server.port.to_string(), version]);

@@ -3,6 +3,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod example;
+mod examples;
 mod harness;
 mod hooks;
 mod identity;

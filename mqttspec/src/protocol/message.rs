@@ -124,9 +124,10 @@ pub fn parse_envelope(payload: &[u8]) -> Result<Envelope, (String, Error)> {
     };
     let mut subscription_id = text(&mut object, "subscription_id")?;
     if subscription_id.is_none()
-        && let Some(Json::String(s)) = data.as_ref().and_then(|d| d.get("subscription_id")) {
-            subscription_id = Some(s.clone());
-        }
+        && let Some(Json::String(s)) = data.as_ref().and_then(|d| d.get("subscription_id"))
+    {
+        subscription_id = Some(s.clone());
+    }
     let operation_needs_entity = !matches!(operation, Some(Operation::Meta | Operation::Unsubscribe));
     if entity.is_none() && operation_needs_entity {
         return Err(invalid(&id, "`entity` is required".into()));

@@ -210,9 +210,10 @@ impl Core {
     fn worker(self: &Arc<Self>, client_id: &str) -> mpsc::Sender<InboundRequest> {
         let mut workers = self.lock_workers();
         if let Some(sender) = workers.get(client_id)
-            && !sender.is_closed() {
-                return sender.clone();
-            }
+            && !sender.is_closed()
+        {
+            return sender.clone();
+        }
         let (sender, receiver) = mpsc::channel(self.config.queue_per_client);
         workers.insert(client_id.to_owned(), sender.clone());
         drop(workers);
@@ -243,9 +244,10 @@ impl Gate for CoreGate {
             return ConnectDecision::Unavailable;
         }
         if let Some(check) = &self.config.credentials
-            && !check(&request) {
-                return ConnectDecision::BadCredentials;
-            }
+            && !check(&request)
+        {
+            return ConnectDecision::BadCredentials;
+        }
         let client = Client::new(request.client_id.clone(), request.username, request.password, request.remote_addr);
         if let Err(e) = self.run_client_hook(HookPoint::BeforeConnect, &client).await {
             tracing::info!(client = %request.client_id, error = %e, "before_connect refused the client");

@@ -1,0 +1,72 @@
+//! Sensor readings: each device publishes readings under its own MQTT identity; a hook stamps
+//! `device_id` from the client id and `recorded_at` from the server clock when absent.
+//!
+//! ```text
+//! cargo run --release --example iot_sensors -- --port 1883
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use mqttspec::{HookContext, Server, SpecEntity, hook};
+use serde_json::json;
+
+/// One measurement. Readings are immutable: no updates.
+#[derive(Debug, Clone, SpecEntity)]
+#[spec(table = "sensor_readings", no_update)]
+struct SensorReading {
+    #[spec(primary_key, generated)]
+    id: i64,
+    /// Set by the server from the MQTT client id; clients cannot write it.
+    #[spec(read_only)]
+    device_id: String,
+    metric: String,
+    value: f64,
+    recorded_at: DateTime<Utc>,
+}
+
+/// The device is whoever is connected; the time is the server's unless the device sent one.
+#[hook(before_create, entity = SensorReading)]
+async fn stamp_reading(ctx: &mut HookContext) -> mqttspec::Result<()> {
+    let device = ctx.client().id().to_owned();
+    ctx.set_field("device_id", json!(device));
+    if ctx.data().is_none_or(|d| d.get("recorded_at").is_none_or(|t| t.is_null())) {
+        ctx.set_field("recorded_at", json!(Utc::now().to_rfc3339()));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "mqttspec IoT example: sensor readings stamped by device identity")]
+struct Args {
+    /// Address the embedded broker listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// MQTT port.
+    #[arg(long, default_value_t = 1883)]
+    port: u16,
+    /// Database URL: a SQLite file (created when missing) or postgres://...
+    #[arg(long, default_value = "sqlite://iot_sensors.db")]
+    database_url: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rmqtt=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let server = Server::builder()
+        .database_url(&args.database_url)
+        .entity::<SensorReading>()
+        .create_tables(true)
+        .listen(SocketAddr::new(args.host, args.port))
+        .start()
+        .await?;
+    tracing::info!(addr = %server.local_addr(), "iot_sensors serving public.sensor_readings; Ctrl-C stops");
+    server.run().await?;
+    Ok(())
+}

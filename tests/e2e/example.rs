@@ -1,0 +1,51 @@
+//! The examples, started as a user starts them: their binary, a free port, a fresh SQLite file.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct Example {
+    child: Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl Example {
+    /// Starts `target/<profile>/examples/<name>` and waits for its "serving" line.
+    pub fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        // target/<profile>/deps/e2e-… → target/<profile>/examples/<name>
+        let exe = std::env::current_exe().unwrap();
+        let binary = exe.parent().unwrap().parent().unwrap().join("examples").join(name);
+        assert!(binary.exists(), "{} is built with the tests", binary.display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("mqttspec-{name}-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--database-url", &format!("sqlite://{}/example.db", dir.display())])
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("example starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines.next().unwrap_or_else(|| panic!("{name} exited before serving")).unwrap();
+            if line.contains(" serving ") {
+                break;
+            }
+        }
+        // Keep draining its log so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, port, dir }
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
