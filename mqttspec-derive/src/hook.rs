@@ -109,6 +109,18 @@ fn registration(args: TokenStream, function: &syn::ItemFn) -> syn::Result<TokenS
             "a hook takes exactly one argument: `ctx: &mut HookContext`",
         ));
     }
+    if let Some(syn::FnArg::Typed(arg)) = sig.inputs.first().filter(|_| sig.inputs.len() == 1) {
+        let is_context = match &*arg.ty {
+            syn::Type::Reference(r) if r.mutability.is_some() => match &*r.elem {
+                syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "HookContext"),
+                _ => false,
+            },
+            _ => false,
+        };
+        if !is_context {
+            push(syn::Error::new(arg.ty.span(), "a hook's argument is `ctx: &mut HookContext`"));
+        }
+    }
     if matches!(sig.output, syn::ReturnType::Default) {
         push(syn::Error::new(sig.ident.span(), "a hook returns `mqttspec::Result<()>`"));
     }
