@@ -264,6 +264,11 @@ impl TestClient {
         }
     }
 
+    /// Whether the broker closed the connection (the event loop ended) within `WAIT`.
+    pub async fn wait_closed(&mut self) -> bool {
+        tokio::time::timeout(WAIT, &mut self.task).await.is_ok()
+    }
+
     /// Sends DISCONNECT; the event loop ends once it is written, closing the socket.
     pub async fn disconnect(self) {
         let _ = self.client.disconnect().await;

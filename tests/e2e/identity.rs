@@ -127,3 +127,21 @@ async fn graceful_shutdown_answers_requests_in_flight() {
     }
     shutdown.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_payload_is_refused_and_others_carry_on() {
+    let server = TestServer::start_with(Backend::Sqlite, |b| b.max_payload(64 * 1024)).await;
+    let mut bystander = server.client("bystander").await;
+    bystander.subscribe_own().await;
+    let mut big = server.client("big").await;
+    big.subscribe_own().await;
+    let name = "x".repeat(128 * 1024);
+    big.send(&json!({"id": "huge", "type": "request", "operation": "create", "entity": "users", "data": {"name": name, "email": "b@x"}})).await;
+    // The broker closes the offender's connection (3.1.1: no DISCONNECT packet); no reply comes.
+    assert!(big.wait_closed().await, "connection closed by the broker");
+    assert!(big.message_on("", crate::harness::QUIET).await.is_none());
+    assert_eq!(server.user_count().await, 0, "nothing executed");
+    ok(&bystander
+        .request(json!({"operation": "create", "entity": "users", "data": {"name": "fine", "email": "f@x"}}))
+        .await);
+}

@@ -11,8 +11,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 PORT = int(sys.argv[1])
-V5 = sys.argv[2] == "5"
-CID = "paho5" if V5 else "paho311"
+MODE = sys.argv[2]  # "311", "5" or "ws" (3.1.1 over WebSocket)
+V5 = MODE == "5"
+CID = {"5": "paho5", "311": "paho311", "ws": "pahows"}[MODE]
 inbox = []
 arrived = threading.Condition()
 
@@ -33,25 +34,30 @@ def wait_for(pred, what):
 
 
 client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=CID,
-                     protocol=mqtt.MQTTv5 if V5 else mqtt.MQTTv311)
+                     protocol=mqtt.MQTTv5 if V5 else mqtt.MQTTv311,
+                     transport="websockets" if MODE == "ws" else "tcp")
 client.on_message = on_message
 client.connect("127.0.0.1", PORT)
 client.loop_start()
 subscribed = threading.Event()
 client.on_subscribe = lambda *args: subscribed.set()
-client.subscribe([(f"spec/{CID}/response", 1), (f"spec/{CID}/notify/+", 1)])
+client.subscribe([(f"spec/{CID}/response/#", 1), (f"spec/{CID}/response", 1), (f"spec/{CID}/notify/+", 1)])
 if not subscribed.wait(10):
     sys.exit("no SUBACK")
 
 
-def request(body, correlation=None):
+def request(body, correlation=None, response_topic=None, expect_topic=None):
     props = None
-    if V5 and correlation is not None:
+    if V5 and (correlation is not None or response_topic is not None):
         props = Properties(PacketTypes.PUBLISH)
-        props.CorrelationData = correlation
+        if correlation is not None:
+            props.CorrelationData = correlation
+        if response_topic is not None:
+            props.ResponseTopic = response_topic
     client.publish(f"spec/{CID}/request", json.dumps(body), qos=1, properties=props)
-    msg = wait_for(lambda m: m.topic.endswith("/response") and json.loads(m.payload).get("id") == body.get("id", ""),
-                   f"reply to {body.get('id')}")
+    want = expect_topic or f"spec/{CID}/response"
+    msg = wait_for(lambda m: m.topic == want and json.loads(m.payload).get("id") == body.get("id", ""),
+                   f"reply to {body.get('id')} on {want}")
     return msg, json.loads(msg.payload)
 
 
@@ -72,6 +78,13 @@ _, listed = request({"id": "r1", "type": "request", "operation": "read", "entity
                      "options": {"filters": [{"column": "email", "operator": "eq", "value": f"{CID}@example.com"}]}})
 assert listed["success"] and len(listed["data"]) == 1, listed
 _, pong = request({"id": "p1", "type": "ping"})
+if V5:
+    # A Response Topic below the client's response topic is honoured; any other is ignored.
+    below = f"spec/{CID}/response/x"
+    _, r = request({"id": "rt1", "type": "ping"}, response_topic=below, expect_topic=below)
+    assert r["type"] == "pong", r
+    _, r = request({"id": "rt2", "type": "ping"}, response_topic="spec/other/response")
+    assert r["type"] == "pong", r
 assert pong["type"] == "pong", pong
 client.loop_stop()
 client.disconnect()
