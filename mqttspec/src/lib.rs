@@ -40,6 +40,9 @@
 //! | `write_only` | written, never returned, never filtered on |
 //! | `filterable = false`, `sortable = false` | exclude from filters / sort |
 
+// Lets the derive's generated `::mqttspec::…` paths resolve inside this crate's own tests.
+extern crate self as mqttspec;
+
 pub mod db;
 pub mod engine;
 pub mod entity;

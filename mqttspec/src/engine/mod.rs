@@ -2,6 +2,7 @@
 //! ([`Interceptor`]) where the runtime's hooks run inside each operation (and inside the write's
 //! transaction). It knows nothing of MQTT.
 
+mod statements;
 mod write;
 
 use std::future::Future;
@@ -15,7 +16,7 @@ use crate::db::{Conn, Database};
 use crate::entity::{EntityDef, EntityRegistry};
 use crate::error::{Error, ErrorCode, Result};
 use crate::operation::Operation;
-use crate::query::{Condition, CountMode, Cursor, QueryOptions, SortKey, SqlBuilder};
+use crate::query::{Condition, CountMode, Cursor, QueryOptions, SortKey};
 use crate::value::Value;
 
 /// Default cap on `limit`.
@@ -342,14 +343,13 @@ impl Engine {
         pk: &Value,
         guard: &Condition,
     ) -> Result<Vec<Value>> {
-        let b = by_key(def, statements(def, self.db.dialect()).select_by_pk, pk, guard, self.db.dialect());
+        let b = statements::select_by_key(def, self.db.dialect(), pk, guard, false);
         conn.fetch_rows(def, &b).await?.pop().ok_or_else(|| missing(def, pk))
     }
 
     /// Reads one page of rows.
     pub async fn read_many(&self, conn: &mut Conn<'_>, def: &EntityDef, options: &QueryOptions) -> Result<Page> {
         let dialect = self.db.dialect();
-        let s = statements(def, dialect);
         let limit = options.limit.unwrap_or(self.max_limit).min(self.max_limit);
         let keys = sort_keys(def, &options.sort);
         let cursor = match &options.cursor {
@@ -359,23 +359,17 @@ impl Engine {
         let before = cursor.as_ref().is_some_and(|(before, _)| *before);
         // A backwards page is read in the reversed order, then flipped.
         let order: Vec<SortKey> = keys.iter().map(|k| SortKey { column: k.column, desc: k.desc != before }).collect();
-        let mut b = SqlBuilder::new(dialect, s.select);
-        let filtered = !options.filter.is_trivially_true();
-        if filtered || cursor.is_some() {
-            b.push(" WHERE ");
-            if filtered {
-                b.push_condition(def.meta, &options.filter);
-            }
-            if let Some((_, values)) = &cursor {
-                if filtered {
-                    b.push(" AND ");
-                }
-                b.push_after(def.meta, &order, values);
-            }
-        }
-        b.push_order_by(def.meta, &order);
         // One row more than asked tells whether another page follows.
-        b.push_limit_offset(limit.saturating_add(1), options.offset);
+        let after = cursor.as_ref().map(|(_, values)| values.as_slice());
+        let b = statements::select_page(
+            def,
+            dialect,
+            &options.filter,
+            &order,
+            after,
+            limit.saturating_add(1),
+            options.offset,
+        );
         let mut rows = if limit == 0 { Vec::new() } else { conn.fetch_rows(def, &b).await? };
         let more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
@@ -392,34 +386,14 @@ impl Engine {
         let prev_cursor = if has_prev { cursor_of(rows.first()) } else { None };
         let total = match options.count {
             CountMode::None => None,
-            CountMode::Exact => {
-                let mut count = SqlBuilder::new(dialect, s.count);
-                count.push_where(def.meta, &options.filter);
-                Some(conn.fetch_count(&count).await?)
-            }
+            CountMode::Exact => Some(conn.fetch_count(&statements::count(def, dialect, &options.filter)).await?),
         };
         Ok(Page { rows, total, limit, offset: options.offset, next_cursor, prev_cursor })
     }
 
     /// Inserts one row and returns it as stored.
     pub async fn insert(&self, conn: &mut Conn<'_>, def: &EntityDef, data: &WriteData) -> Result<Vec<Value>> {
-        let dialect = self.db.dialect();
-        let s = statements(def, dialect);
-        let mut b = SqlBuilder::new(dialect, s.insert_into);
-        if data.values.is_empty() {
-            b.push(" DEFAULT VALUES");
-        } else {
-            b.push(" (");
-            for (i, (column, _)) in data.values.iter().enumerate() {
-                b.push(if i == 0 { "" } else { ", " }).push(def.meta.columns[*column].quoted);
-            }
-            b.push(") VALUES (");
-            for (i, (column, value)) in data.values.iter().enumerate() {
-                b.push(if i == 0 { "" } else { ", " }).push_param(value.clone(), def.meta.columns[*column].ty);
-            }
-            b.push(")");
-        }
-        b.push(s.returning);
+        let b = statements::insert(def, self.db.dialect(), data);
         conn.fetch_rows(def, &b).await?.pop().ok_or_else(|| Error::internal("INSERT returned no row"))
     }
 
@@ -433,20 +407,9 @@ impl Engine {
         guard: &Condition,
     ) -> Result<(Vec<Value>, Vec<Value>)> {
         let dialect = self.db.dialect();
-        let s = statements(def, dialect);
-        let mut select = by_key(def, s.select_by_pk, pk, guard, dialect);
-        if dialect == crate::Dialect::Postgres {
-            select.push(" FOR UPDATE");
-        }
+        let select = statements::select_by_key(def, dialect, pk, guard, true);
         let old = conn.fetch_rows(def, &select).await?.pop().ok_or_else(|| missing(def, pk))?;
-        let mut b = SqlBuilder::new(dialect, s.update);
-        for (i, (column, value)) in data.values.iter().enumerate() {
-            let c = &def.meta.columns[*column];
-            b.push(if i == 0 { "" } else { ", " }).push(c.quoted).push(" = ").push_param(value.clone(), c.ty);
-        }
-        let pk_column = def.meta.pk();
-        b.push(" WHERE ").push(pk_column.quoted).push(" = ").push_param(pk.clone(), pk_column.ty);
-        b.push(s.returning);
+        let b = statements::update(def, dialect, pk, data);
         let new = conn.fetch_rows(def, &b).await?.pop().ok_or_else(|| missing(def, pk))?;
         Ok((old, new))
     }
@@ -459,31 +422,9 @@ impl Engine {
         pk: &Value,
         guard: &Condition,
     ) -> Result<Vec<Value>> {
-        let dialect = self.db.dialect();
-        let s = statements(def, dialect);
-        let mut b = by_key(def, s.delete_by_pk, pk, guard, dialect);
-        b.push(s.returning);
+        let b = statements::delete_by_key(def, self.db.dialect(), pk, guard);
         conn.fetch_rows(def, &b).await?.pop().ok_or_else(|| missing(def, pk))
     }
-}
-
-/// The fixed statements of the dialect.
-fn statements(def: &EntityDef, dialect: crate::Dialect) -> &'static crate::entity::Statements {
-    match dialect {
-        crate::Dialect::Sqlite => &def.meta.sqlite,
-        crate::Dialect::Postgres => &def.meta.postgres,
-    }
-}
-
-/// A fixed `... WHERE pk = p1` statement, with ` AND <guard>` when there is one.
-fn by_key(def: &EntityDef, fixed: &str, pk: &Value, guard: &Condition, dialect: crate::Dialect) -> SqlBuilder {
-    let mut b = SqlBuilder::new(dialect, fixed);
-    b.params.push((pk.clone(), def.meta.pk().ty));
-    if !guard.is_trivially_true() {
-        b.push(" AND ");
-        b.push_condition(def.meta, guard);
-    }
-    b
 }
 
 /// The requested sort keys followed by the primary key (when not already among them), so that

@@ -96,3 +96,58 @@ impl EntityRegistry {
         serde_json::json!({ "entities": self.meta_json })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorCode, SpecEntity};
+
+    #[derive(SpecEntity)]
+    #[spec(table = "things")]
+    struct Thing {
+        id: i64,
+    }
+
+    #[derive(SpecEntity)]
+    #[spec(table = "things")]
+    struct OtherThing {
+        id: i64,
+    }
+
+    #[derive(SpecEntity)]
+    #[spec(schema = "archive", table = "things")]
+    struct ArchivedThing {
+        id: i64,
+    }
+
+    #[derive(SpecEntity)]
+    #[spec(table = "apples")]
+    struct Apple {
+        id: i64,
+    }
+
+    #[test]
+    fn start_up_rules() {
+        let none = EntityRegistry::new([]).unwrap_err();
+        assert!(none.message().contains("no entity"), "{none}");
+        let clash = EntityRegistry::new([EntityDef::of::<Thing>(), EntityDef::of::<OtherThing>()]).unwrap_err();
+        assert!(clash.message().contains("both claim the name `public.things`"), "{clash}");
+        // The same type given twice (explicitly and through inventory) is one entity.
+        let registry = EntityRegistry::new([EntityDef::of::<Thing>(), EntityDef::of::<Thing>()]).unwrap();
+        assert_eq!(registry.entities().len(), 1);
+        assert!(EntityRegistry::discovered().iter().any(|d| d.is::<Apple>()), "inventory finds derived entities");
+    }
+
+    #[test]
+    fn sorted_lookup_and_ambiguity() {
+        let registry =
+            EntityRegistry::new([EntityDef::of::<Thing>(), EntityDef::of::<Apple>(), EntityDef::of::<ArchivedThing>()])
+                .unwrap();
+        let names: Vec<_> = registry.entities().iter().map(|d| d.meta.qualified_name()).collect();
+        assert_eq!(names, ["archive.things", "public.apples", "public.things"]);
+        assert!(registry.find(None, "apples").unwrap().is::<Apple>());
+        assert_eq!(registry.find(None, "things").unwrap_err().code(), ErrorCode::ModelNotFound, "ambiguous");
+        assert!(registry.find(Some("archive"), "things").unwrap().is::<ArchivedThing>());
+        assert_eq!(registry.find(Some("public"), "nope").unwrap_err().code(), ErrorCode::ModelNotFound);
+    }
+}

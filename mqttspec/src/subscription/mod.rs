@@ -202,3 +202,70 @@ impl SubscriptionRegistry {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::SpecEntity;
+
+    #[derive(SpecEntity)]
+    struct Reading {
+        id: i64,
+        device: String,
+        value: f64,
+    }
+
+    fn subscribe(registry: &SubscriptionRegistry, filters: serde_json::Value) -> Arc<Subscription> {
+        let def = EntityDef::of::<Reading>();
+        let filter = Condition::parse_filters(&def, &filters).unwrap();
+        registry.add(Client::new("c", None, None, None), def, filter, None, |id| id.to_owned()).unwrap()
+    }
+
+    fn row(id: i64, device: &str, value: f64) -> Vec<Value> {
+        vec![Value::Int(id), Value::Text(device.into()), Value::Float(value)]
+    }
+
+    #[test]
+    fn equality_subscriptions_are_found_by_value() {
+        let registry = SubscriptionRegistry::new(100_000);
+        let def = EntityDef::of::<Reading>();
+        for i in 0..1000 {
+            subscribe(&registry, json!([{"column": "device", "operator": "eq", "value": format!("d{i}")}]));
+        }
+        let listed = subscribe(&registry, json!([{"column": "device", "operator": "in", "value": ["d1", "x"]}]));
+        let scanned = subscribe(&registry, json!([{"column": "value", "operator": "gt", "value": 5}]));
+        {
+            let inner = registry.read();
+            // A change of device d1 considers d1's subscription, the `in` one and the scanned one only.
+            let candidates = inner.by_entity[&def.key()].candidates(None, Some(&row(1, "d1", 9.0)));
+            assert_eq!(candidates.len(), 3, "cost follows the subscriptions a change can match");
+        }
+        let matched = registry.matching(&def, None, Some(&row(1, "d1", 9.0)));
+        assert_eq!(matched.len(), 3);
+        assert!(matched.iter().any(|(s, scope)| Arc::ptr_eq(s, &listed) && *scope == Scope::Enter));
+        // An update moving the row from x to d7 with a small value: `listed` leaves, d7 enters.
+        let matched = registry.matching(&def, Some(&row(1, "x", 1.0)), Some(&row(1, "d7", 1.0)));
+        let scopes: Vec<_> = matched.iter().map(|(s, scope)| (s.filter.clone(), *scope)).collect();
+        assert_eq!(scopes.len(), 2, "{scopes:?}");
+        assert!(matched.iter().any(|(s, scope)| Arc::ptr_eq(s, &listed) && *scope == Scope::Leave));
+        assert!(!matched.iter().any(|(s, _)| Arc::ptr_eq(s, &scanned)));
+        // Removal keeps the index consistent; ownership is checked.
+        assert_eq!(registry.remove("someone-else", &listed.id).unwrap_err().code(), ErrorCode::SubscriptionNotFound);
+        registry.remove("c", &listed.id).unwrap();
+        assert_eq!(registry.matching(&def, None, Some(&row(1, "d1", 0.0))).len(), 1);
+        assert_eq!(registry.remove_client("c"), 1001);
+        assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn per_client_cap() {
+        let registry = SubscriptionRegistry::new(2);
+        subscribe(&registry, json!([]));
+        subscribe(&registry, json!([]));
+        let def = EntityDef::of::<Reading>();
+        let error = registry.add(Client::new("c", None, None, None), def, Condition::all(), None, |id| id.to_owned());
+        assert_eq!(error.unwrap_err().code(), ErrorCode::TooManySubscriptions);
+    }
+}
