@@ -41,6 +41,7 @@
 //! | `filterable = false`, `sortable = false` | exclude from filters / sort |
 
 // Lets the derive's generated `::mqttspec::…` paths resolve inside this crate's own tests.
+#[cfg(test)]
 extern crate self as mqttspec;
 
 pub mod db;

@@ -145,3 +145,44 @@ async fn oversized_payload_is_refused_and_others_carry_on() {
         .request(json!({"operation": "create", "entity": "users", "data": {"name": "fine", "email": "f@x"}}))
         .await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_takes_over_the_identity() {
+    let server = TestServer::start_with(Backend::Sqlite, |b| {
+        b.hook(
+            mqttspec::HookPoint::BeforeConnect,
+            0,
+            "remember-user",
+            mqttspec::hooks::hook_fn(|ctx| {
+                let user = ctx.client().username().unwrap_or_default().to_owned();
+                ctx.client().set_metadata("user", json!(user));
+                Box::pin(async { Ok(()) })
+            }),
+        )
+        .hook(
+            mqttspec::HookPoint::BeforeCreate,
+            0,
+            "stamp-user",
+            mqttspec::hooks::hook_fn(|ctx| {
+                let user = ctx.client().metadata("user").unwrap_or_default();
+                ctx.set_field("status", user);
+                Box::pin(async { Ok(()) })
+            }),
+        )
+    })
+    .await;
+    let mut first = TestClient::connect(server.port, "same", Some(("first-user", "pw"))).await.unwrap();
+    first.subscribe_own().await;
+    ok(&first.request(json!({"type": "subscription", "entity": "users"})).await);
+    assert_eq!(server.server.subscription_count(), 1);
+    // The same client id connects again with other credentials: the broker closes the first
+    // connection, and nothing of its identity, metadata or subscriptions survives.
+    let mut second = TestClient::connect(server.port, "same", Some(("second-user", "pw"))).await.unwrap();
+    assert!(first.wait_closed().await, "the first connection is taken over");
+    second.subscribe_own().await;
+    assert_eq!(server.server.subscription_count(), 0, "the first connection's subscriptions ended");
+    // (A fresh message id: the same client id within the window would get the remembered reply.)
+    let created = ok(&second.request(json!({"id": "after-takeover", "operation": "create", "entity": "users", "data": {"name": "n", "email": "e@x"}})).await);
+    assert_eq!(created["status"], "second-user", "hooks see the new connection identity: {created}");
+    second.no_notification().await;
+}

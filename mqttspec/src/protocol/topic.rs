@@ -1,15 +1,27 @@
 //! The topic scheme `{prefix}/{client_id}/request|response|notify/{sub}` and its access rules.
+//! The prefix may have several levels (`myapp/spec`).
 
 /// Topic names and access rules for one prefix.
 #[derive(Debug, Clone)]
 pub struct Topics {
     prefix: String,
+    levels: Vec<String>,
 }
 
 impl Topics {
     /// Topics under `prefix` (default `spec`).
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        let prefix = prefix.into();
+        let levels = prefix.split('/').map(str::to_owned).collect();
+        Self { prefix, levels }
+    }
+
+    /// Whether a prefix can be used: not empty, no empty level, no wildcard, not a `$` topic.
+    pub fn valid_prefix(prefix: &str) -> bool {
+        !prefix.is_empty()
+            && !prefix.starts_with('$')
+            && !prefix.contains(['+', '#'])
+            && prefix.split('/').all(|level| !level.is_empty())
     }
 
     /// The prefix.
@@ -37,16 +49,28 @@ impl Topics {
         format!("{}/{client}/notify/{subscription}", self.prefix)
     }
 
-    /// The client id of a request topic, when `topic` is one.
-    pub fn request_client<'t>(&self, topic: &'t str) -> Option<&'t str> {
-        let rest = topic.strip_prefix(&self.prefix)?.strip_prefix('/')?;
-        let client = rest.strip_suffix("/request")?;
-        (!client.is_empty() && !client.contains('/')).then_some(client)
+    /// The levels after the prefix, when `topic` lies inside the namespace.
+    fn after_prefix<'t>(&self, topic: &'t str) -> Option<Vec<&'t str>> {
+        let mut levels = topic.split('/');
+        for expected in &self.levels {
+            if levels.next() != Some(expected.as_str()) {
+                return None;
+            }
+        }
+        Some(levels.collect())
     }
 
-    /// Whether a topic name lies inside the namespace.
+    /// The client id of a request topic, when `topic` is one.
+    pub fn request_client<'t>(&self, topic: &'t str) -> Option<&'t str> {
+        match self.after_prefix(topic)?.as_slice() {
+            [client, "request"] if !client.is_empty() => Some(client),
+            _ => None,
+        }
+    }
+
+    /// Whether a topic name (or a filter, literally) lies inside the namespace.
     pub fn in_namespace(&self, topic: &str) -> bool {
-        topic.split('/').next() == Some(self.prefix.as_str())
+        self.after_prefix(topic).is_some()
     }
 
     /// A client id that can be used in topics (no `/`, `+`, `#`, not empty).
@@ -64,14 +88,18 @@ impl Topics {
     }
 
     /// Whether `client` may subscribe to `filter`: `None` when the filter cannot match a topic
-    /// of the namespace; else whether it covers only the client's own response/notify topics.
+    /// of the namespace; else whether every namespace topic it matches is the client's own
+    /// response or notify topic.
     pub fn may_subscribe(&self, client: &str, filter: &str) -> Option<bool> {
         let mut levels = filter.split('/');
-        match levels.next() {
-            Some("#") => return Some(false),
-            Some("+") => {}
-            Some(first) if first == self.prefix => {}
-            _ => return None,
+        for expected in &self.levels {
+            match levels.next() {
+                Some("#") => return Some(false),
+                Some("+") => {}
+                Some(level) if level == expected => {}
+                // Fewer levels than the prefix, or another first level: outside the namespace.
+                _ => return None,
+            }
         }
         if levels.next() != Some(client) {
             return Some(false);
@@ -99,10 +127,33 @@ mod tests {
         {
             assert_eq!(t.may_subscribe("alice", ok), Some(true), "{ok}");
         }
-        for bad in ["spec/bob/response", "spec/+/response", "spec/#", "#", "+/+/response", "spec/alice/request"] {
+        for bad in [
+            "spec/bob/response",
+            "spec/+/response",
+            "spec/#",
+            "#",
+            "+/+/response",
+            "spec/alice/request",
+            "spec/alice/+",
+        ] {
             assert_eq!(t.may_subscribe("alice", bad), Some(false), "{bad}");
         }
         assert_eq!(t.may_subscribe("alice", "sensors/#"), None);
         assert!(!Topics::valid_client_id("a/b") && !Topics::valid_client_id("a+") && !Topics::valid_client_id("#"));
+    }
+
+    #[test]
+    fn multi_level_prefix() {
+        let t = Topics::new("app/v1");
+        assert_eq!(t.request_client("app/v1/alice/request"), Some("alice"));
+        assert_eq!(t.may_publish("alice", "app/v1/bob/request"), Some(false));
+        assert_eq!(t.may_publish("alice", "app/v2/bob/request"), None);
+        assert_eq!(t.may_subscribe("alice", "app/v1/bob/response"), Some(false));
+        assert_eq!(t.may_subscribe("alice", "app/+/bob/response"), Some(false));
+        assert_eq!(t.may_subscribe("alice", "app/#"), Some(false));
+        assert_eq!(t.may_subscribe("alice", "+/+/+/response"), Some(false));
+        assert_eq!(t.may_subscribe("alice", "app/v1/alice/response"), Some(true));
+        assert_eq!(t.may_subscribe("alice", "app"), None);
+        assert!(Topics::valid_prefix("app/v1") && !Topics::valid_prefix("app/+") && !Topics::valid_prefix("a//b"));
     }
 }

@@ -145,6 +145,11 @@ impl ServerBuilder {
         self
     }
 
+    /// Same as [`topic_prefix`](Self::topic_prefix), under the Go package's name.
+    pub fn with_topic_prefix(self, prefix: impl Into<String>) -> Self {
+        self.topic_prefix(prefix)
+    }
+
     /// QoS of requests (the server's subscription on an external broker), responses and notifications.
     pub fn qos(mut self, request: QoS, response: QoS, notification: QoS) -> Self {
         self.config.request_qos = request;

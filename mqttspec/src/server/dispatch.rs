@@ -150,7 +150,7 @@ async fn execute(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Resu
             let mut hooks = HookInterceptor { hooks: &core.hooks, client, message_id: &envelope.id };
             let outcome = core.engine.execute_with(request, &mut hooks).await?;
             if !outcome.changes.is_empty() {
-                core.notifier.send(outcome.changes);
+                core.notifier.publish(outcome.changes).await;
             }
             Ok((outcome.data, outcome.metadata))
         }

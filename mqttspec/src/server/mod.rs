@@ -70,6 +70,12 @@ impl Server {
     }
 
     async fn start(config: Config) -> Result<Self> {
+        if !Topics::valid_prefix(&config.topic_prefix) {
+            return Err(crate::Error::validation(format!(
+                "topic prefix `{}` is unusable: no wildcards, no empty levels, no leading `$`",
+                config.topic_prefix
+            )));
+        }
         let db = match &config.database {
             Some(db) => db.clone(),
             None => Database::connect(&config.database_url).await?,
@@ -198,6 +204,20 @@ impl Core {
         self.lock_clients().get(id).map(|e| e.client.clone()).unwrap_or_else(|| Client::new(id, None, None, None))
     }
 
+    /// The end of a connection: disconnect hooks around the removal of its subscriptions and queue.
+    async fn end_session(&self, client_id: &str, client: &Client) {
+        tracing::debug!(client = client_id, "disconnected");
+        if let Err(e) = self.run_client_hook(HookPoint::BeforeDisconnect, client).await {
+            tracing::warn!(client = client_id, error = %e, "before_disconnect hook failed");
+        }
+        let removed = self.subscriptions.remove_client(client_id);
+        self.lock_workers().remove(client_id);
+        if let Err(e) = self.run_client_hook(HookPoint::AfterDisconnect, client).await {
+            tracing::warn!(client = client_id, error = %e, "after_disconnect hook failed");
+        }
+        tracing::debug!(client = client_id, subscriptions = removed, "client cleaned up");
+    }
+
     async fn run_client_hook(&self, point: HookPoint, client: &Client) -> Result<()> {
         if !self.hooks.has(point) {
             return Ok(());
@@ -253,7 +273,13 @@ impl Gate for CoreGate {
             tracing::info!(client = %request.client_id, error = %e, "before_connect refused the client");
             return ConnectDecision::NotAuthorized;
         }
-        self.lock_clients().insert(request.client_id, ClientEntry { client, session: request.session });
+        let previous =
+            self.lock_clients().insert(request.client_id.clone(), ClientEntry { client, session: request.session });
+        // A reconnect takes over the client id: the previous connection's identity, metadata,
+        // subscriptions and queue end here (its own disconnect, reported later, is then ignored).
+        if let Some(previous) = previous.filter(|p| p.session != request.session) {
+            self.end_session(&request.client_id, &previous.client).await;
+        }
         ConnectDecision::Accept
     }
 
@@ -271,22 +297,13 @@ impl Gate for CoreGate {
             Some(entry) if entry.session == session => entry.client.clone(),
             _ => return,
         };
-        tracing::debug!(client = client_id, "disconnected");
-        if let Err(e) = self.run_client_hook(HookPoint::BeforeDisconnect, &client).await {
-            tracing::warn!(client = client_id, error = %e, "before_disconnect hook failed");
-        }
-        let removed = self.subscriptions.remove_client(client_id);
-        self.lock_workers().remove(client_id);
         {
             let mut clients = self.lock_clients();
             if clients.get(client_id).is_some_and(|e| e.session == session) {
                 clients.remove(client_id);
             }
         }
-        if let Err(e) = self.run_client_hook(HookPoint::AfterDisconnect, &client).await {
-            tracing::warn!(client = client_id, error = %e, "after_disconnect hook failed");
-        }
-        tracing::debug!(client = client_id, subscriptions = removed, "client cleaned up");
+        self.end_session(client_id, &client).await;
     }
 
     async fn request(&self, request: InboundRequest) {

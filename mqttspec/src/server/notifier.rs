@@ -15,7 +15,7 @@ use crate::subscription::Scope;
 use crate::transport::Outbound;
 
 enum Message {
-    Changes(Vec<Change>),
+    Changes(Vec<Change>, oneshot::Sender<()>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -35,10 +35,11 @@ impl Notifier {
     pub async fn run(mut self, core: Arc<Core>) {
         while let Some(message) = self.0.recv().await {
             match message {
-                Message::Changes(changes) => {
+                Message::Changes(changes, done) => {
                     for change in changes {
                         notify(&core, change).await;
                     }
+                    let _ = done.send(());
                 }
                 Message::Flush(done) => {
                     let _ = done.send(());
@@ -49,9 +50,13 @@ impl Notifier {
 }
 
 impl NotifierHandle {
-    /// Queues committed changes.
-    pub fn send(&self, changes: Vec<Change>) {
-        let _ = self.0.send(Message::Changes(changes));
+    /// Publishes the notifications of committed changes; returns once they left, so that the
+    /// reply that follows leaves after them (replies and notifications keep their order).
+    pub async fn publish(&self, changes: Vec<Change>) {
+        let (done, wait) = oneshot::channel();
+        if self.0.send(Message::Changes(changes, done)).is_ok() {
+            let _ = wait.await;
+        }
     }
 
     /// Waits until every change queued before this call was published.

@@ -244,8 +244,10 @@ impl Handler for HookHandle {
                 let client = &*session.id.client_id;
                 let filter = &*subscribe.topic_filter;
                 let allowed = match hooks.topics.may_subscribe(client, filter) {
-                    Some(allowed) => allowed,
-                    None => hooks.gate.allow_subscribe(client, filter),
+                    Some(false) => false,
+                    // A filter with a wildcard before the client id also matches topics outside the namespace.
+                    Some(true) if hooks.topics.in_namespace(filter) => true,
+                    Some(true) | None => hooks.gate.allow_subscribe(client, filter),
                 };
                 if allowed {
                     (true, acc)
