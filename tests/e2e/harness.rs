@@ -105,6 +105,9 @@ impl TestClient {
             options.set_credentials(user, password);
         }
         let (client, mut eventloop) = AsyncClient::new(options, 4096);
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         // The first event tells whether the connection was accepted.
         let first = tokio::time::timeout(WAIT, eventloop.poll()).await.map_err(|_| "no CONNACK".to_owned())?;
         match first {
