@@ -28,6 +28,9 @@ use crate::protocol::Topics;
 use crate::subscription::SubscriptionRegistry;
 use crate::transport::{ConnectDecision, ConnectRequest, EmbeddedBroker, Gate, InboundRequest, Publisher};
 
+/// How long shutdown waits for replies to be delivered before it disconnects everyone.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
 /// A running mqttspec server.
 pub struct Server {
     core: Arc<Core>,
@@ -155,8 +158,8 @@ impl Server {
         self.core.notifier.flush().await;
         self.notifier.abort();
         self.sweeper.abort();
-        // Replies were handed to the sessions' tasks; give them a moment to reach the sockets.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Replies were handed to the sessions; wait until they are delivered (acknowledged at QoS ≥ 1).
+        self.broker.drain(SHUTDOWN_DRAIN).await;
         self.broker.disconnect_all().await;
         self.core.engine.db().close().await;
         tracing::info!("server stopped");

@@ -145,6 +145,26 @@ impl EmbeddedBroker {
         self.accept.abort();
     }
 
+    /// Waits until every session's outgoing queue is empty and its QoS 1/2 messages are
+    /// acknowledged, or `deadline` passes (a client that stopped reading must not hold up shutdown).
+    pub async fn drain(&self, deadline: Duration) {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let sessions: Vec<_> = self.scx.extends.shared().await.iter().filter_map(|e| e.session()).collect();
+            let mut pending = 0;
+            for session in &sessions {
+                pending += session.deliver_queue().len() + session.out_inflight().read().await.len();
+            }
+            if pending == 0 || tokio::time::Instant::now() >= until {
+                if pending > 0 {
+                    tracing::warn!(pending, "shutdown: undelivered messages left");
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// Disconnects every session (after the replies queued for them were handed to their tasks).
     pub async fn disconnect_all(&self) {
         let ids: Vec<Id> = self.scx.extends.shared().await.iter().map(|e| e.id()).collect();
