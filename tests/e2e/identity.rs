@@ -186,3 +186,17 @@ async fn reconnect_takes_over_the_identity() {
     assert_eq!(created["status"], "second-user", "hooks see the new connection identity: {created}");
     second.no_notification().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_refuses_new_clients_but_not_reconnects() {
+    let server = TestServer::start_with(Backend::Sqlite, |b| b.max_connections(2)).await;
+    let mut first = server.client("first").await;
+    let _second = server.client("second").await;
+    let refused = TestClient::connect(server.port, "third", None).await.err().expect("refused when full");
+    assert!(refused.contains("ServiceUnavailable"), "{refused}");
+    // A reconnect of a connected client id takes its session over: it is not a new session.
+    let mut again = server.client("first").await;
+    assert!(first.wait_closed().await, "the old connection of `first` was closed");
+    again.subscribe_own().await;
+    ok(&again.request(json!({"operation": "meta"})).await);
+}
