@@ -57,7 +57,7 @@ pub mod subscription;
 pub mod transport;
 mod value;
 
-pub use db::{Database, Dialect};
+pub use db::{Conn, Database, Dialect, TxGuard};
 pub use engine::{Engine, Outcome, Request};
 pub use entity::{ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistry, FieldType};
 pub use error::{Error, ErrorCode, Result};

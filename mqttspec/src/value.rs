@@ -113,6 +113,21 @@ impl Value {
     }
 
     /// The canonical text form used for SQLite storage of timestamps: fixed width, so text order is time order.
+    /// The column type a value naturally binds as (`None` for NULL).
+    pub(crate) fn column_type(&self) -> Option<ColumnType> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Int(_) => ColumnType::Integer,
+            Value::Float(_) => ColumnType::Float,
+            Value::Bool(_) => ColumnType::Boolean,
+            Value::Text(_) => ColumnType::Text,
+            Value::Timestamp(_) => ColumnType::Timestamp,
+            Value::Date(_) => ColumnType::Date,
+            Value::Uuid(_) => ColumnType::Uuid,
+            Value::Json(_) => ColumnType::Json,
+        })
+    }
+
     pub(crate) fn sqlite_timestamp(t: &DateTime<Utc>) -> String {
         t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
     }

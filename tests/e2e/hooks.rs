@@ -246,3 +246,73 @@ async fn attribute_hooks_register_themselves() {
         ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "u", "email": "u@x"}})).await);
     ok(&c.request(json!({"operation": "delete", "entity": "users", "record_id": user["id"]})).await);
 }
+
+/// Rows in `audit`, read beside the server.
+async fn audit_rows(db: &mqttspec::Database) -> Vec<String> {
+    use sqlx::Row;
+    let mut conn = db.acquire().await.unwrap();
+    let rows = match conn.conn() {
+        mqttspec::Conn::Sqlite(c) => sqlx::query("SELECT what FROM audit ORDER BY what")
+            .fetch_all(c)
+            .await
+            .map(|rows| rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>()),
+        mqttspec::Conn::Postgres(c) => sqlx::query("SELECT what FROM audit ORDER BY what")
+            .fetch_all(c)
+            .await
+            .map(|rows| rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>()),
+    };
+    rows.unwrap()
+}
+
+/// A hook's statements on `ctx.transaction()` commit with the write, and roll back with it.
+pub async fn hooks_write_inside_the_transaction(backend: Backend) {
+    let db = fresh_database(backend).await;
+    db.acquire().await.unwrap().conn().execute("CREATE TABLE audit (what TEXT NOT NULL)").await.unwrap();
+    let audit = hook_fn(|ctx| {
+        Box::pin(async move {
+            let what = format!("{}:{}", ctx.point(), ctx.result().and_then(|r| r.get("name")).unwrap_or(&json!(null)));
+            let mut tx = ctx.transaction().await.expect("a write has a transaction");
+            let n =
+                tx.conn().execute_with("INSERT INTO audit (what) VALUES ($1)", &[mqttspec::Value::Text(what)]).await?;
+            assert_eq!(n, 1);
+            Ok(())
+        })
+    });
+    let refuse_bad = hook_fn(|ctx| {
+        Box::pin(async move {
+            match ctx.result().and_then(|r| r.get("name")) {
+                Some(name) if name == "bad" => Err(Error::validation("no bad names")),
+                _ => Ok(()),
+            }
+        })
+    });
+    let no_tx_on_reads = hook_fn(|ctx| {
+        Box::pin(async move {
+            assert!(ctx.transaction().await.is_none(), "reads have no write transaction");
+            Ok(())
+        })
+    });
+    let server = Server::builder()
+        .database(db.clone())
+        .without_discovery()
+        .without_discovered_hooks()
+        .entity::<User>()
+        .create_tables(true)
+        .hook(HookPoint::AfterCreate, 10, "audit", audit)
+        .hook(HookPoint::AfterCreate, 0, "refuse-bad", refuse_bad)
+        .hook(HookPoint::BeforeRead, 0, "no-tx", no_tx_on_reads)
+        .listen(([127, 0, 0, 1], 0).into())
+        .start()
+        .await
+        .unwrap();
+    let mut c = TestClient::connect(server.local_addr().port(), "auditor", None).await.unwrap();
+    c.subscribe_own().await;
+    ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "good", "email": "g@x"}})).await);
+    // The audit hook runs first and inserts its row; the next hook fails: both rows roll back.
+    let batch = json!([{"name": "fine", "email": "f@x"}, {"name": "bad", "email": "b@x"}]);
+    err(&c.request(json!({"operation": "create", "entity": "users", "data": batch})).await, "validation_error");
+    assert_eq!(audit_rows(&db).await, vec!["after_create:\"good\"".to_owned()]);
+    let users = ok(&c.request(json!({"operation": "read", "entity": "users"})).await);
+    assert_eq!(users.as_array().unwrap().len(), 1, "the failed batch left no user behind");
+    server.shutdown().await;
+}

@@ -35,4 +35,5 @@ per_backend!(
     subscriptions::filters_scopes_and_full_rows,
     subscriptions::seq_has_no_gaps_under_rapid_changes,
     hooks::every_hook_point_fires_with_its_context,
+    hooks::hooks_write_inside_the_transaction,
 );

@@ -2,6 +2,7 @@
 //! database errors onto wire error codes.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -181,6 +182,41 @@ impl Tx {
     }
 }
 
+/// A write's transaction, shared between the engine and the hooks that run inside the write.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedTx(Arc<tokio::sync::Mutex<Tx>>);
+
+impl SharedTx {
+    pub(crate) fn new(tx: Tx) -> Self {
+        Self(Arc::new(tokio::sync::Mutex::new(tx)))
+    }
+
+    /// Exclusive use of the transaction until the guard is dropped.
+    pub(crate) async fn lock(&self) -> TxGuard {
+        TxGuard(self.0.clone().lock_owned().await)
+    }
+
+    /// Commits; fails (and rolls back) when a hook kept a handle on the transaction.
+    pub(crate) async fn commit(self) -> Result<()> {
+        match Arc::try_unwrap(self.0) {
+            Ok(tx) => tx.into_inner().commit().await,
+            Err(_) => Err(Error::internal("a hook kept the write's transaction beyond its own run")),
+        }
+    }
+}
+
+/// Exclusive use of a write's transaction, as a hook gets it from
+/// [`HookContext::transaction`](crate::HookContext::transaction).
+#[derive(Debug)]
+pub struct TxGuard(tokio::sync::OwnedMutexGuard<Tx>);
+
+impl TxGuard {
+    /// The transaction's connection: run sqlx queries on it, or [`Conn::execute_with`].
+    pub fn conn(&mut self) -> Conn<'_> {
+        self.0.conn()
+    }
+}
+
 /// A borrowed connection of either backend: what the engine runs statements on.
 #[derive(Debug)]
 pub enum Conn<'a> {
@@ -204,6 +240,18 @@ impl Conn<'_> {
         match self {
             Conn::Sqlite(c) => sqlx::raw_sql(sql).execute(&mut **c).await.map(drop),
             Conn::Postgres(c) => sqlx::raw_sql(sql).execute(&mut **c).await.map(drop),
+        }
+        .map_err(classify)
+    }
+
+    /// Runs one statement with `params` bound in order to `$1`, `$2`, … (both backends) and
+    /// returns the number of rows it changed. NULL is bound as text; cast it where the column's
+    /// type differs (`CAST($1 AS INTEGER)`).
+    pub async fn execute_with(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let b = SqlBuilder::raw(sql, params);
+        match self {
+            Conn::Sqlite(c) => sqlite_query(&b).execute(&mut **c).await.map(|r| r.rows_affected()),
+            Conn::Postgres(c) => pg_query(&b).execute(&mut **c).await.map(|r| r.rows_affected()),
         }
         .map_err(classify)
     }

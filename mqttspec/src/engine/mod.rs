@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json, json};
 
 pub use write::{Origin, WriteData, key_value, target_key};
 
-use crate::db::{Conn, Database};
+use crate::db::{Conn, Database, SharedTx};
 use crate::entity::{EntityDef, EntityRegistry};
 use crate::error::{Error, ErrorCode, Result};
 use crate::operation::Operation;
@@ -76,6 +76,8 @@ pub struct Stage {
     pub data: Option<Map<String, Json>>,
     /// The result (after-interceptors): the reply's `data`.
     pub result: Option<Json>,
+    /// The write's transaction (create, update, delete).
+    pub(crate) tx: Option<SharedTx>,
 }
 
 /// Where the runtime hooks into an operation. `before` runs after validation and before the
@@ -190,7 +192,7 @@ impl Engine {
     async fn read(&self, def: &EntityDef, request: Request<'_>, hooks: &mut impl Interceptor) -> Result<Outcome> {
         let options = QueryOptions::parse(def, request.options)?;
         let target = target_key(def, request.record_id, request.data)?;
-        let mut stage = Stage { operation: Operation::Read, target, options, data: None, result: None };
+        let mut stage = Stage { operation: Operation::Read, target, options, data: None, result: None, tx: None };
         hooks.before(def, &mut stage).await?;
         // The pooled connection goes back before the after-hooks run.
         let mut pooled = self.db.acquire().await?;
@@ -248,7 +250,7 @@ impl Engine {
         for (i, record) in records.iter().enumerate() {
             WriteData::check_client_keys(def, record, false).map_err(|e| at_index(e, batch, i))?;
         }
-        let mut tx = self.db.begin().await?;
+        let tx = SharedTx::new(self.db.begin().await?);
         let mut created = Vec::with_capacity(records.len());
         let mut changes = Vec::with_capacity(records.len());
         for (i, record) in records.into_iter().enumerate() {
@@ -258,17 +260,19 @@ impl Engine {
                 options: QueryOptions::default(),
                 data: Some(record.clone()),
                 result: None,
+                tx: Some(tx.clone()),
             };
             let row: Result<Json> = async {
                 hooks.before(def, &mut stage).await?;
                 let data = WriteData::for_create(def, stage.data.as_ref().expect("set above"), Origin::Trusted)?;
-                let row = self.insert(&mut tx.conn(), def, &data).await?;
+                let row = self.insert(&mut tx.lock().await.conn(), def, &data).await?;
                 stage.result = Some(Json::Object(def.row_json(&row)));
                 hooks.after(def, &mut stage).await?;
                 changes.push(Change { entity: *def, operation: Operation::Create, old: None, new: Some(row) });
                 Ok(stage.result.take().unwrap_or(Json::Null))
             }
             .await;
+            drop(stage);
             created.push(row.map_err(|e| at_index(e, batch, i))?);
         }
         tx.commit().await?;
@@ -294,17 +298,20 @@ impl Engine {
             options: QueryOptions::default(),
             data: Some(object.clone()),
             result: None,
+            tx: None,
         };
-        let mut tx = self.db.begin().await?;
+        let tx = SharedTx::new(self.db.begin().await?);
+        stage.tx = Some(tx.clone());
         hooks.before(def, &mut stage).await?;
         let pk = stage.target.clone().ok_or_else(|| Error::validation("update needs a target"))?;
         let data = WriteData::for_update(def, stage.data.as_ref().expect("set above"), Origin::Trusted)?;
         if data.values.is_empty() {
             return Err(Error::validation("update needs at least one column besides the primary key"));
         }
-        let (old, new) = self.update_row(&mut tx.conn(), def, &pk, &data, &stage.options.filter).await?;
+        let (old, new) = self.update_row(&mut tx.lock().await.conn(), def, &pk, &data, &stage.options.filter).await?;
         stage.result = Some(Json::Object(def.row_json(&new)));
         hooks.after(def, &mut stage).await?;
+        stage.tx = None;
         tx.commit().await?;
         let change = Change { entity: *def, operation: Operation::Update, old: Some(old), new: Some(new) };
         Ok(Outcome { data: stage.result.unwrap_or(Json::Null), metadata: None, changes: vec![change] })
@@ -322,14 +329,21 @@ impl Engine {
         if target.is_none() {
             return Err(Error::validation("delete needs `record_id` or the primary key inside `data`"));
         }
-        let mut stage =
-            Stage { operation: Operation::Delete, target, options: QueryOptions::default(), data: None, result: None };
-        let mut tx = self.db.begin().await?;
+        let tx = SharedTx::new(self.db.begin().await?);
+        let mut stage = Stage {
+            operation: Operation::Delete,
+            target,
+            options: QueryOptions::default(),
+            data: None,
+            result: None,
+            tx: Some(tx.clone()),
+        };
         hooks.before(def, &mut stage).await?;
         let pk = stage.target.clone().ok_or_else(|| Error::validation("delete needs a target"))?;
-        let old = self.delete_row(&mut tx.conn(), def, &pk, &stage.options.filter).await?;
+        let old = self.delete_row(&mut tx.lock().await.conn(), def, &pk, &stage.options.filter).await?;
         stage.result = Some(json!({ "deleted": true, "id": pk.to_json() }));
         hooks.after(def, &mut stage).await?;
+        stage.tx = None;
         tx.commit().await?;
         let change = Change { entity: *def, operation: Operation::Delete, old: Some(old), new: None };
         Ok(Outcome { data: stage.result.unwrap_or(Json::Null), metadata: None, changes: vec![change] })

@@ -3,6 +3,7 @@
 use serde_json::{Map, Value as Json};
 
 use super::{Client, HookPoint};
+use crate::db::{SharedTx, TxGuard};
 use crate::engine::{Stage, key_value};
 use crate::entity::{Entity, EntityDef};
 use crate::error::{Error, Result};
@@ -23,6 +24,7 @@ pub struct HookContext {
     pub(crate) options: QueryOptions,
     pub(crate) data: Option<Map<String, Json>>,
     pub(crate) result: Option<Json>,
+    pub(crate) tx: Option<SharedTx>,
 }
 
 impl HookContext {
@@ -38,6 +40,7 @@ impl HookContext {
             options: QueryOptions::default(),
             data: None,
             result: None,
+            tx: None,
         }
     }
 
@@ -50,6 +53,7 @@ impl HookContext {
         ctx.options = std::mem::take(&mut stage.options);
         ctx.data = stage.data.take();
         ctx.result = stage.result.take();
+        ctx.tx = stage.tx.clone();
         ctx
     }
 
@@ -110,6 +114,26 @@ impl HookContext {
         let condition = Condition::parse_one(&def, column, operator, &value)?;
         self.options.restrict(condition);
         Ok(())
+    }
+
+    /// The write's transaction, in the before/after hooks of create, update and delete (`None`
+    /// elsewhere): what a hook executes on it commits or rolls back together with the write.
+    /// Drop the guard before the hook returns.
+    ///
+    /// ```no_run
+    /// # async fn audit(ctx: &mut mqttspec::HookContext) -> mqttspec::Result<()> {
+    /// use mqttspec::Value;
+    /// if let Some(mut tx) = ctx.transaction().await {
+    ///     let who = Value::Text(ctx.client().id().to_owned());
+    ///     tx.conn().execute_with("INSERT INTO audit (who) VALUES ($1)", &[who]).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn transaction(&self) -> Option<TxGuard> {
+        match &self.tx {
+            Some(tx) => Some(tx.lock().await),
+            None => None,
+        }
     }
 
     /// The query options (filters, sort, limit...).

@@ -22,6 +22,13 @@ impl SqlBuilder {
         Self { dialect, sql: String::from(start), params: Vec::new() }
     }
 
+    /// A statement written by the application (a hook), with its values bound in order; a NULL
+    /// is bound as text.
+    pub fn raw(sql: &str, params: &[Value]) -> Self {
+        let params = params.iter().map(|v| (v.clone(), v.column_type().unwrap_or(ColumnType::Text))).collect();
+        Self { dialect: Dialect::Sqlite, sql: sql.to_owned(), params }
+    }
+
     /// Appends SQL text that comes from generated metadata or from this module.
     pub fn push(&mut self, sql: &str) -> &mut Self {
         self.sql.push_str(sql);
