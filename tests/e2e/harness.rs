@@ -96,7 +96,25 @@ pub struct TestClient {
 impl TestClient {
     /// Connects; `Err` carries the CONNACK refusal.
     pub async fn connect(port: u16, id: &str, credentials: Option<(&str, &str)>) -> Result<Self, String> {
+        Self::connect_with(port, id, credentials, None).await
+    }
+
+    /// Connects with an optional Last Will on `will` (topic); `Err` carries the CONNACK refusal.
+    pub async fn connect_with(
+        port: u16,
+        id: &str,
+        credentials: Option<(&str, &str)>,
+        will: Option<&str>,
+    ) -> Result<Self, String> {
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        if let Some(topic) = will {
+            options.set_last_will(rumqttc::LastWill::new(
+                topic,
+                r#"{"type":"response","success":true}"#,
+                QoS::AtLeastOnce,
+                false,
+            ));
+        }
         options.set_keep_alive(Duration::from_secs(30));
         options.set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
         options.set_request_channel_capacity(4096);

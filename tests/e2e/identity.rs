@@ -200,3 +200,19 @@ async fn connection_limit_refuses_new_clients_but_not_reconnects() {
     again.subscribe_own().await;
     ok(&again.request(json!({"operation": "meta"})).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_will_inside_the_namespace_is_refused_at_connect() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut victim = server.client("victim").await;
+    victim.subscribe_own().await;
+    for topic in ["spec/victim/response", "spec/victim/notify/sub-x", "spec/victim/request", "spec/forger/request"] {
+        let refused = TestClient::connect_with(server.port, "forger", None, Some(topic)).await.err().expect("refused");
+        assert!(refused.contains("NotAuthorized"), "{topic}: {refused}");
+    }
+    // A will outside the namespace is ordinary broker traffic; dropping that client forges nothing.
+    let outside = TestClient::connect_with(server.port, "forger", None, Some("status/forger")).await.expect("accepted");
+    outside.client.disconnect().await.ok();
+    assert!(victim.anything().await.is_none(), "nothing reached the victim");
+    ok(&victim.request(json!({"operation": "meta"})).await);
+}

@@ -145,20 +145,30 @@ impl EmbeddedBroker {
         self.accept.abort();
     }
 
-    /// Waits until every session's outgoing queue is empty and its QoS 1/2 messages are
-    /// acknowledged, or `deadline` passes (a client that stopped reading must not hold up shutdown).
+    /// Waits until every message handed to a session so far is delivered (acknowledged at
+    /// QoS ≥ 1), or `deadline` passes (a client that stopped reading must not hold up shutdown).
     pub async fn drain(&self, deadline: Duration) {
         let until = tokio::time::Instant::now() + deadline;
+        let entries: Vec<_> =
+            self.scx.extends.shared().await.iter().filter_map(|e| Some((e.session()?, e.tx()?))).collect();
+        // A session task handles its channel in order: once an (empty) subscribe sent behind the
+        // forwarded messages is answered, they have all reached the session's queue or socket.
+        for (_, tx) in &entries {
+            let (done, answered) = tokio::sync::oneshot::channel();
+            if tx.unbounded_send(rmqtt::types::Message::Subscribes(Vec::new(), Some(done))).is_ok() {
+                let _ = tokio::time::timeout_at(until, answered).await;
+            }
+        }
         loop {
-            let sessions: Vec<_> = self.scx.extends.shared().await.iter().filter_map(|e| e.session()).collect();
             let mut pending = 0;
-            for session in &sessions {
+            for (session, _) in &entries {
                 pending += session.deliver_queue().len() + session.out_inflight().read().await.len();
             }
-            if pending == 0 || tokio::time::Instant::now() >= until {
-                if pending > 0 {
-                    tracing::warn!(pending, "shutdown: undelivered messages left");
-                }
+            if pending == 0 {
+                return;
+            }
+            if tokio::time::Instant::now() >= until {
+                tracing::warn!(pending, "shutdown: undelivered messages left");
                 return;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -226,7 +236,21 @@ impl Handler for HookHandle {
         match param {
             Parameter::ClientAuthenticate(info) => {
                 let client_id = info.client_id().to_string();
-                let decision = if Topics::valid_client_id(&client_id) {
+                let will = info.last_will().map(|will| match will {
+                    rmqtt::types::LastWill::V3(w) => w.topic.to_string(),
+                    rmqtt::types::LastWill::V5(w) => w.topic.to_string(),
+                });
+                // A will is published by the broker on the client's behalf, past the publish ACL:
+                // inside the namespace it could forge another client's replies, so it is refused.
+                let will_allowed = will.as_deref().is_none_or(|topic| {
+                    !hooks.topics.in_namespace(topic) && hooks.gate.allow_publish(&client_id, topic)
+                });
+                let decision = if !Topics::valid_client_id(&client_id) {
+                    ConnectDecision::IdentifierRejected
+                } else if !will_allowed {
+                    tracing::warn!(client = %client_id, will = ?will, "will topic refused");
+                    ConnectDecision::NotAuthorized
+                } else {
                     let request = ConnectRequest {
                         client_id: client_id.clone(),
                         username: info.username().map(|u| u.to_string()),
@@ -236,8 +260,6 @@ impl Handler for HookHandle {
                         session: session_token(info.id()),
                     };
                     hooks.gate.connect(request).await
-                } else {
-                    ConnectDecision::IdentifierRejected
                 };
                 let result = match decision {
                     // Never a superuser: superusers bypass the ACL hooks.
