@@ -197,4 +197,22 @@ pub async fn idempotent_redelivery(backend: Backend) {
     let mut for_bob = bad.clone();
     for_bob["id"] = json!("create-once");
     ok(&bob.request(for_bob).await);
+    // Envelope errors with an id are remembered as well: a later valid request reusing that id
+    // does not execute, and the id of a payload that is not JSON is recovered.
+    let wrong_type = json!({"id": "env-1", "type": "zz", "operation": "create", "entity": "users"});
+    let first = bob.request(wrong_type).await;
+    err(&first, "invalid_message_type");
+    let valid = json!({"id": "env-1", "type": "request", "operation": "create", "entity": "users", "data": {"name": "No", "email": "no@x"}});
+    assert_eq!(bob.request(valid).await, first, "the stored error, not a second execution");
+    assert_eq!(server.user_count().await, 2, "nothing was created under a reused id");
+    bob.publish_raw("spec/bob/request", r#"{"id":"broken-1","type":"request","operation":"read""#).await;
+    let broken = bob.reply_with_id(&json!("broken-1")).await;
+    err(&broken, "invalid_message");
+    bob.publish_raw("spec/bob/request", r#"{"id":"broken-1","type":"request","operation":"read""#).await;
+    assert_eq!(bob.reply_with_id(&json!("broken-1")).await, broken, "repeat of a broken payload");
+    // An empty id cannot serve as a key: refused, never executed, never remembered.
+    let empty = json!({"id": "", "type": "request", "operation": "create", "entity": "users", "data": {"name": "E", "email": "e@x"}});
+    bob.send(&empty).await;
+    err(&bob.reply_with_id(&json!("")).await, "invalid_message");
+    assert_eq!(server.user_count().await, 2);
 }

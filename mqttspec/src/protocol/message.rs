@@ -44,7 +44,8 @@ pub struct Envelope {
 /// Parses a payload. On error, returns the recovered `id` (or `""`) with the error.
 pub fn parse_envelope(payload: &[u8]) -> Result<Envelope, (String, Error)> {
     let invalid = |id: &str, message: String| (id.to_owned(), Error::new(ErrorCode::InvalidMessage, message));
-    let json: Json = serde_json::from_slice(payload).map_err(|e| invalid("", format!("payload is not JSON: {e}")))?;
+    let json: Json = serde_json::from_slice(payload)
+        .map_err(|e| invalid(&recover_id(payload), format!("payload is not JSON: {e}")))?;
     let Json::Object(mut object) = json else {
         return Err(invalid("", format!("payload must be a JSON object, got {}", json_kind(&json))));
     };
@@ -83,6 +84,9 @@ pub fn parse_envelope(payload: &[u8]) -> Result<Envelope, (String, Error)> {
     let Some(id) = id else {
         return Err(invalid("", "`id` is required".into()));
     };
+    if id.is_empty() {
+        return Err(invalid("", "`id` must not be empty".into()));
+    }
     let text = |object: &mut Map<String, Json>, key: &str| -> Result<Option<String>, (String, Error)> {
         match object.remove(key) {
             None | Some(Json::Null) => Ok(None),
@@ -133,4 +137,87 @@ pub fn parse_envelope(payload: &[u8]) -> Result<Envelope, (String, Error)> {
         return Err(invalid(&id, "`entity` is required".into()));
     }
     Ok(Envelope { id, kind, operation, schema, entity, record_id, data, options, subscription_id })
+}
+
+/// The top-level `"id"` string of a payload that does not parse as a whole (truncated, invalid
+/// UTF-8 elsewhere, a number out of range, nested too deep...), or `""`.
+pub fn recover_id(payload: &[u8]) -> String {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < payload.len() {
+        match payload[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                let Some(end) = string_end(payload, i) else { break };
+                if depth == 1 && &payload[i..=end] == b"\"id\"" {
+                    let mut j = skip_space(payload, end + 1);
+                    if payload.get(j) == Some(&b':') {
+                        j = skip_space(payload, j + 1);
+                        if payload.get(j) == Some(&b'"')
+                            && let Some(close) = string_end(payload, j)
+                        {
+                            return serde_json::from_slice::<String>(&payload[j..=close]).unwrap_or_default();
+                        }
+                    }
+                    return String::new();
+                }
+                i = end;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    String::new()
+}
+
+/// Index of the quote that closes the string opening at `start`.
+fn string_end(payload: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    while i < payload.len() {
+        match payload[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn skip_space(payload: &[u8], mut i: usize) -> usize {
+    while payload.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_of_a_broken_payload_is_recovered() {
+        let cases: [(&[u8], &str); 9] = [
+            (br#"{"id":"tg1","type":"ping"} xyz"#, "tg1"),
+            (br#"{"id":"trunc1","type":"request","operation":"read""#, "trunc1"),
+            (br#"{"id": "bt1", type: ping}"#, "bt1"),
+            (b"{\"x\":\"\xff\xfe\",\"id\":\"u1\"}", "u1"),
+            (br#"{"data":{"id":"inner"},"n":1e400,"id":"outer"}"#, "outer"),
+            (br#"{"s":"a \" \"id\":\"fake\"","id":"real","#, "real"),
+            (br#"[{"id":"in-array"}]"#, ""),
+            (br#"{"id":5,"#, ""),
+            (b"\xff\xfe", ""),
+        ];
+        for (payload, id) in cases {
+            assert_eq!(recover_id(payload), id, "{}", String::from_utf8_lossy(payload));
+            assert_eq!(parse_envelope(payload).unwrap_err().0, id);
+        }
+    }
+
+    #[test]
+    fn an_empty_id_is_refused() {
+        let (id, error) = parse_envelope(br#"{"id":"","type":"request","operation":"meta"}"#).unwrap_err();
+        assert_eq!((id.as_str(), error.code()), ("", ErrorCode::InvalidMessage));
+        assert!(parse_envelope(br#"{"id":"","type":"ping"}"#).is_ok(), "a ping needs no id");
+    }
 }

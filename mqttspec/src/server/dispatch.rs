@@ -36,37 +36,40 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
     };
     let span = tracing::info_span!("request", client = %client.id(), %entity, operation, id = %id);
     async {
-        let reply = match envelope {
-            Err((id, error)) => Reply::once(error_reply(&id, &error), Some(&error)),
-            Ok(envelope) if envelope.kind == MessageType::Ping => Reply::once(pong(&envelope.id), None),
-            Ok(envelope) => match core.replies.get(client.id(), &envelope.id) {
-                Some(stored) => {
-                    tracing::info!("repeated request: first reply re-sent");
-                    Reply { payload: stored, remember: false, outcome: "repeat" }
-                }
-                None => {
-                    let result = AssertUnwindSafe(execute(core, client, &envelope)).catch_unwind().await;
-                    let result = result.unwrap_or_else(|panic| {
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| (*s).to_owned())
-                            .or_else(|| panic.downcast_ref::<String>().cloned());
-                        Err(Error::new(ErrorCode::InternalError, "internal error")
-                            .with_source(format!("handler panicked: {}", what.unwrap_or_default())))
-                    });
-                    let reply = match &result {
-                        Ok((data, metadata)) => {
-                            Reply::once(success_reply(&envelope.id, data.clone(), metadata.clone()), None)
-                        }
-                        Err(error) => Reply::once(error_reply(&envelope.id, error), Some(error)),
-                    };
-                    if reply.remember {
-                        core.replies.put(client.id(), &envelope.id, reply.payload.clone());
+        // Every message with an id is answered once (PROTOCOL §7, §9): a repeat, even of a
+        // malformed message, gets the first reply again. Pings are not remembered.
+        let is_ping = matches!(&envelope, Ok(e) if e.kind == MessageType::Ping);
+        let stored = if is_ping || id.is_empty() { None } else { core.replies.get(client.id(), &id) };
+        let reply = match (stored, envelope) {
+            (Some(stored), _) => {
+                tracing::info!("repeated request: first reply re-sent");
+                Reply { payload: stored, remember: false, outcome: "repeat" }
+            }
+            (None, Err((id, error))) => Reply::once(error_reply(&id, &error), Some(&error)),
+            (None, Ok(envelope)) if envelope.kind == MessageType::Ping => {
+                Reply { remember: false, ..Reply::once(pong(&envelope.id), None) }
+            }
+            (None, Ok(envelope)) => {
+                let result = AssertUnwindSafe(execute(core, client, &envelope)).catch_unwind().await;
+                let result = result.unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned());
+                    Err(Error::new(ErrorCode::InternalError, "internal error")
+                        .with_source(format!("handler panicked: {}", what.unwrap_or_default())))
+                });
+                match &result {
+                    Ok((data, metadata)) => {
+                        Reply::once(success_reply(&envelope.id, data.clone(), metadata.clone()), None)
                     }
-                    reply
+                    Err(error) => Reply::once(error_reply(&envelope.id, error), Some(error)),
                 }
-            },
+            }
         };
+        if reply.remember && !id.is_empty() {
+            core.replies.put(client.id(), &id, reply.payload.clone());
+        }
         let topic = reply_topic(core, client.id(), request.response_topic.as_deref());
         let message = Outbound {
             topic,
