@@ -128,6 +128,21 @@ impl Value {
         })
     }
 
+    /// The value as SQLite stores it, in JSON (for lists bound as one JSON array).
+    pub(crate) fn sqlite_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Int(n) => (*n).into(),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            Value::Bool(b) => i64::from(*b).into(),
+            Value::Text(s) => s.as_str().into(),
+            Value::Timestamp(t) => Value::sqlite_timestamp(t).into(),
+            Value::Date(d) => d.format("%Y-%m-%d").to_string().into(),
+            Value::Uuid(u) => u.hyphenated().to_string().into(),
+            Value::Json(v) => v.to_string().into(),
+        }
+    }
+
     pub(crate) fn sqlite_timestamp(t: &DateTime<Utc>) -> String {
         t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
     }

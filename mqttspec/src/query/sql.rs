@@ -8,6 +8,10 @@ use crate::Dialect;
 use crate::entity::{ColumnType, EntityMeta};
 use crate::value::Value;
 
+/// Longest `in` list that SQLite gets as one parameter per value; longer ones are bound as one
+/// JSON array.
+pub(crate) const SQLITE_INLINE_LIST: usize = 32;
+
 /// A statement under construction and its parameters (each with its column type, so that a
 /// NULL is bound with the right SQL type).
 #[derive(Debug)]
@@ -107,6 +111,15 @@ impl SqlBuilder {
                 }
                 let c = col(*column);
                 self.push(c.quoted).push(if *negated { " NOT IN (" } else { " IN (" });
+                if self.dialect == Dialect::Sqlite && values.len() > SQLITE_INLINE_LIST {
+                    // One JSON parameter instead of one per value: SQLite allows 32,766
+                    // parameters per statement, 64 lists of 1,000 would exceed it.
+                    let list = serde_json::Value::Array(values.iter().map(Value::sqlite_json).collect());
+                    self.push("SELECT value FROM json_each(")
+                        .push_param(Value::Text(list.to_string()), ColumnType::Text);
+                    self.push("))");
+                    return;
+                }
                 for (i, value) in values.iter().enumerate() {
                     if i > 0 {
                         self.push(", ");
