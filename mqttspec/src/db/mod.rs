@@ -1,6 +1,10 @@
 //! The database: a pool of either backend, transactions, parameter binding and the mapping of
 //! database errors onto wire error codes.
 
+mod fold;
+
+pub(crate) use fold::FOLD;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +71,7 @@ impl Database {
                 .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
                 .max_lifetime(if memory { None } else { Some(Duration::from_secs(1800)) })
                 .acquire_timeout(Duration::from_secs(5))
+                .after_connect(|conn, _| Box::pin(fold::register(conn)))
                 .connect_with(options)
                 .await
                 .map_err(unavailable)?;
@@ -98,6 +103,22 @@ impl Database {
             conn.conn().execute(&def.create_table_sql(self.dialect())).await?;
         }
         Ok(())
+    }
+
+    /// Checks that the database answers and, for SQLite, that its connections carry the
+    /// `mqttspec_fold` function that [`Database::connect`] registers (a pool built elsewhere lacks it).
+    pub async fn check(&self) -> Result<()> {
+        let mut conn = self.acquire().await?;
+        match conn.conn() {
+            Conn::Sqlite(c) => sqlx::query("SELECT mqttspec_fold('A')").execute(&mut *c).await.map(drop).map_err(|e| {
+                Error::new(
+                    ErrorCode::Unavailable,
+                    "this SQLite pool lacks the mqttspec_fold function: open it with Database::connect",
+                )
+                .with_source(e)
+            }),
+            mut other => other.ping().await,
+        }
     }
 
     /// A pooled connection (for reads).

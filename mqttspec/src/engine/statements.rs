@@ -207,6 +207,31 @@ mod tests {
     }
 
     #[test]
+    fn case_insensitive_text_and_long_lists() {
+        let o = options(json!({"filters": [
+            {"column": "customer", "operator": "contains", "value": "50%"},
+            {"column": "customer", "operator": "ilike", "value": "é%"},
+            {"column": "id", "operator": "in", "value": (0..40).collect::<Vec<i64>>()},
+        ]}));
+        let b = select_page(&def(), Dialect::Sqlite, &o.filter, &order(&o), None, 5, 0);
+        assert!(
+            b.sql.contains(
+                r#"mqttspec_fold("customer") LIKE mqttspec_fold(?1) ESCAPE '\' AND mqttspec_fold("customer") LIKE mqttspec_fold(?2) ESCAPE '\' AND "id" IN (SELECT value FROM json_each(?3))"#
+            ),
+            "{}",
+            b.sql
+        );
+        assert_eq!(b.params[0].0, Value::Text("%50\\%%".into()));
+        assert_eq!(b.params[2].0, Value::Text(serde_json::to_string(&(0..40).collect::<Vec<i64>>()).unwrap()));
+        let b = select_page(&def(), Dialect::Postgres, &o.filter, &order(&o), None, 5, 0);
+        assert!(
+            b.sql.contains(r#""customer" ILIKE $1 ESCAPE '\' AND "customer" ILIKE $2 ESCAPE '\' AND "id" IN ($3, "#),
+            "{}",
+            b.sql
+        );
+    }
+
+    #[test]
     fn keyset_predicate() {
         let o = options(json!({"sort": [{"column": "note"}, {"column": "total", "direction": "desc"}]}));
         let after = [Value::Text("n".into()), Value::Float(2.5), Value::Int(7)];

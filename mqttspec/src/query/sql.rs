@@ -51,6 +51,14 @@ impl SqlBuilder {
         self
     }
 
+    /// SQLite's case-insensitive match: both sides through `mqttspec_fold` (Unicode lower case),
+    /// as its own `LIKE` folds ASCII only.
+    fn push_folded_like(&mut self, quoted: &str, pattern: String, ty: ColumnType) {
+        let fold = crate::db::FOLD;
+        self.push(fold).push("(").push(quoted).push(") LIKE ").push(fold).push("(");
+        self.push_param(Value::Text(pattern), ty).push(") ESCAPE '\\'");
+    }
+
     /// Appends ` WHERE <condition>` unless the condition is trivially true.
     pub fn push_where(&mut self, meta: &EntityMeta, condition: &Condition) -> &mut Self {
         if !condition.is_trivially_true() {
@@ -86,7 +94,10 @@ impl SqlBuilder {
                         self.push(c.quoted).push(" GLOB ").push_param(Value::Text(like_to_glob(pattern)), c.ty);
                         return;
                     }
-                    (Dialect::Sqlite, true) => self.push(c.quoted).push(" LIKE "),
+                    (Dialect::Sqlite, true) => {
+                        self.push_folded_like(c.quoted, pattern.clone(), c.ty);
+                        return;
+                    }
                 };
                 self.push_param(Value::Text(pattern.clone()), c.ty).push(" ESCAPE '\\'");
             }
@@ -98,11 +109,12 @@ impl SqlBuilder {
                     TextMatch::StartsWith => format!("{escaped}%"),
                     TextMatch::EndsWith => format!("%{escaped}"),
                 };
-                let op = match self.dialect {
-                    Dialect::Postgres => " ILIKE ",
-                    Dialect::Sqlite => " LIKE ",
-                };
-                self.push(c.quoted).push(op).push_param(Value::Text(pattern), c.ty).push(" ESCAPE '\\'");
+                match self.dialect {
+                    Dialect::Postgres => {
+                        self.push(c.quoted).push(" ILIKE ").push_param(Value::Text(pattern), c.ty).push(" ESCAPE '\\'");
+                    }
+                    Dialect::Sqlite => self.push_folded_like(c.quoted, pattern, c.ty),
+                }
             }
             Condition::In { column, values, negated } => {
                 if values.is_empty() {

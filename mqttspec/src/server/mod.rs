@@ -88,6 +88,7 @@ impl Server {
             defs.extend(EntityRegistry::discovered());
         }
         let registry = EntityRegistry::new(defs)?;
+        db.check().await?;
         if config.create_tables {
             db.create_tables(registry.entities()).await?;
         }
