@@ -108,4 +108,28 @@ pub async fn cursor_bound_to_its_query(backend: Backend) {
     }
     let (rows, _) = f.items(json!({"limit": 5, "sort": [{"column": "qty"}], "cursor_after": cursor})).await;
     assert_eq!(rows.len(), 5);
+
+    // Cursors report what is there now: once the rows before a `cursor_after` page (or after a
+    // `cursor_before` page) are gone, that side has no cursor.
+    let ids = |rows: &[Json]| rows.iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>();
+    let (first, metadata) = f.items(json!({"limit": 5})).await;
+    let after = metadata["next_cursor"].as_str().unwrap().to_owned();
+    let (last, metadata) = f.items(json!({"limit": 5, "offset": 25})).await;
+    assert!(metadata["next_cursor"].is_null(), "nothing follows the last page");
+    let before = metadata["prev_cursor"].as_str().unwrap().to_owned();
+    let (_, metadata) = f.items(json!({"limit": 5, "cursor_after": after})).await;
+    assert!(metadata["prev_cursor"].is_string(), "rows precede while the first page exists");
+    for id in ids(&first).into_iter().chain(ids(&last)) {
+        f.ok(json!({"operation": "delete", "entity": "items", "record_id": id})).await;
+    }
+    let (page, metadata) = f.items(json!({"limit": 5, "cursor_after": after})).await;
+    assert_eq!(ids(&page), [6, 7, 8, 9, 10]);
+    assert!(metadata["prev_cursor"].is_null(), "no row precedes any more: {metadata}");
+    assert!(metadata["next_cursor"].is_string());
+    let (page, metadata) = f.items(json!({"limit": 5, "cursor_before": before})).await;
+    assert_eq!(ids(&page), [21, 22, 23, 24, 25]);
+    assert!(metadata["next_cursor"].is_null(), "no row follows any more: {metadata}");
+    assert!(metadata["prev_cursor"].is_string());
+    let (_, metadata) = f.items(json!({"limit": 5, "offset": 100})).await;
+    assert!(metadata["prev_cursor"].is_null() && metadata["next_cursor"].is_null(), "an empty page has no cursors");
 }

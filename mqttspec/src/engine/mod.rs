@@ -390,10 +390,12 @@ impl Engine {
         if before {
             rows.reverse();
         }
+        // Beside a cursor page, whether rows lie on the other side is asked, not assumed: rows
+        // before the cursor may have been deleted since it was issued.
         let (has_next, has_prev) = match &cursor {
-            None => (more, options.offset > 0),
-            Some((false, _)) => (more, true),
-            Some((true, _)) => (true, more),
+            None => (more, options.offset > 0 && !rows.is_empty()),
+            Some((false, _)) => (more, self.row_beyond(conn, def, options, &keys, rows.first(), true).await?),
+            Some((true, _)) => (self.row_beyond(conn, def, options, &keys, rows.last(), false).await?, more),
         };
         let cursor_of = |row: Option<&Vec<Value>>| row.map(|r| Cursor::encode(def, &keys, &options.filter, r));
         let next_cursor = if has_next { cursor_of(rows.last()) } else { None };
@@ -403,6 +405,25 @@ impl Engine {
             CountMode::Exact => Some(conn.fetch_count(&statements::count(def, dialect, &options.filter)).await?),
         };
         Ok(Page { rows, total, limit, offset: options.offset, next_cursor, prev_cursor })
+    }
+
+    /// Whether a row matching the filters lies beyond `edge` (before it when `backwards`, else
+    /// after it) in the sort order of `keys`.
+    async fn row_beyond(
+        &self,
+        conn: &mut Conn<'_>,
+        def: &EntityDef,
+        options: &QueryOptions,
+        keys: &[SortKey],
+        edge: Option<&Vec<Value>>,
+        backwards: bool,
+    ) -> Result<bool> {
+        let Some(edge) = edge else { return Ok(false) };
+        let order: Vec<SortKey> =
+            keys.iter().map(|k| SortKey { column: k.column, desc: k.desc != backwards }).collect();
+        let from: Vec<Value> = keys.iter().map(|k| edge[k.column].clone()).collect();
+        let b = statements::select_page(def, self.db.dialect(), &options.filter, &order, Some(&from), 1, 0);
+        Ok(!conn.fetch_rows(def, &b).await?.is_empty())
     }
 
     /// Inserts one row and returns it as stored.
