@@ -122,6 +122,8 @@ pub async fn every_error_code(backend: Backend) {
         json!({"id": "e6", "type": "request", "operation": "read", "entity": 7}),
         json!({"id": "e7", "type": "request", "operation": "read", "entity": "users", "record_id": true}),
         json!({"id": "e8", "type": "request", "operation": "unsubscribe"}),
+        json!({"id": "e9", "type": "request", "operation": "read", "entity": "users", "data": 3}),
+        json!({"id": "e10", "type": "request", "operation": "update", "entity": "users", "data": [1]}),
     ] {
         err(&c.request(request).await, "invalid_message");
     }

@@ -172,3 +172,33 @@ pub async fn seq_has_no_gaps_under_rapid_changes(backend: Backend) {
     ok(&last);
     watcher.no_notification().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_subscription_follows_that_record_only() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut c = server.client("follower").await;
+    c.subscribe_own().await;
+    let one = ok(&c
+        .request(json!({"operation": "create", "entity": "users", "data": {"name": "One", "email": "1@x"}}))
+        .await);
+    let two = ok(&c
+        .request(json!({"operation": "create", "entity": "users", "data": {"name": "Two", "email": "2@x"}}))
+        .await);
+    let sub = ok(&c
+        .request(json!({"type": "subscription", "operation": "subscribe", "entity": "users", "record_id": one["id"].to_string()}))
+        .await);
+    let bad = c
+        .request(json!({"type": "subscription", "operation": "subscribe", "entity": "users", "record_id": "abc"}))
+        .await;
+    crate::harness::err(&bad, "validation_error");
+    ok(&c
+        .request(json!({"operation": "update", "entity": "users", "record_id": two["id"], "data": {"status": "x"}}))
+        .await);
+    ok(&c
+        .request(json!({"operation": "update", "entity": "users", "record_id": one["id"], "data": {"status": "y"}}))
+        .await);
+    let n = c.notification().await;
+    assert_eq!(n["subscription_id"], sub["subscription_id"]);
+    assert_eq!((n["data"]["id"].clone(), n["data"]["status"].clone()), (one["id"].clone(), json!("y")));
+    c.no_notification().await;
+}

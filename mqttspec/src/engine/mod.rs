@@ -190,6 +190,9 @@ impl Engine {
     }
 
     async fn read(&self, def: &EntityDef, request: Request<'_>, hooks: &mut impl Interceptor) -> Result<Outcome> {
+        if request.data.is_some_and(|d| !d.is_object() && !d.is_null()) {
+            return Err(Error::new(ErrorCode::InvalidMessage, "`data` must be an object for read"));
+        }
         let options = QueryOptions::parse(def, request.options)?;
         let target = target_key(def, request.record_id, request.data)?;
         let mut stage = Stage { operation: Operation::Read, target, options, data: None, result: None, tx: None };

@@ -176,6 +176,11 @@ async fn subscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Re
     ctx.operation = Some(Operation::Subscribe);
     ctx.message_id = Some(envelope.id.clone());
     ctx.options = options;
+    // `record_id` narrows the subscription to that record.
+    if let Some(key) = crate::engine::target_key(&def, envelope.record_id.as_ref(), None)? {
+        ctx.add_filter(def.meta.pk().name, "eq", key.to_json())?;
+        ctx.target = Some(key);
+    }
     core.hooks.run(&mut ctx).await?;
     // What a client could not read, it must not receive: before_read hooks shape the subscription.
     ctx.point = HookPoint::BeforeRead;
