@@ -437,4 +437,8 @@ pub async fn meta(backend: Backend) {
     let (accounts, _) = f.ok(json!({"operation": "meta", "entity": "accounts"})).await;
     assert_eq!(accounts["columns"][2]["name"], "displayName", "rename_all applies");
     f.expect_code(json!({"operation": "meta", "entity": "nope"}), ErrorCode::ModelNotFound).await;
+    let (app, _) = f.ok(json!({"operation": "meta", "schema": "app"})).await;
+    assert_eq!(app["entities"].as_array().unwrap().len(), 1, "the entities of one schema");
+    assert_eq!(app["entities"][0]["entity"], "notes");
+    f.expect_code(json!({"operation": "meta", "schema": "nope"}), ErrorCode::ModelNotFound).await;
 }

@@ -165,7 +165,7 @@ impl Engine {
     pub async fn execute_with(&self, request: Request<'_>, hooks: &mut impl Interceptor) -> Result<Outcome> {
         if request.operation == Operation::Meta {
             let data = match request.entity {
-                None => self.registry.all_meta_json(),
+                None => self.registry.all_meta_json(request.schema)?,
                 Some(entity) => self.registry.meta_json(self.registry.find(request.schema, entity)?).clone(),
             };
             return Ok(Outcome { data, metadata: None, changes: Vec::new() });

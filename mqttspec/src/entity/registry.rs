@@ -91,9 +91,24 @@ impl EntityRegistry {
         &self.meta_json[index]
     }
 
-    /// The `meta` reply without an entity: `{"entities": [...]}`.
-    pub fn all_meta_json(&self) -> serde_json::Value {
-        serde_json::json!({ "entities": self.meta_json })
+    /// The `meta` reply without an entity: `{"entities": [...]}`, of one schema when given
+    /// (`model_not_found` when it has none).
+    pub fn all_meta_json(&self, schema: Option<&str>) -> Result<serde_json::Value, Error> {
+        let Some(schema) = schema else {
+            return Ok(serde_json::json!({ "entities": self.meta_json }));
+        };
+        let of_schema: Vec<&serde_json::Value> = self
+            .entities
+            .iter()
+            .zip(&self.meta_json)
+            .filter(|(d, _)| d.meta.schema == schema)
+            .map(|(_, m)| m)
+            .collect();
+        if of_schema.is_empty() {
+            let message = format!("no entity in schema `{}`", crate::value::clip(schema));
+            return Err(Error::new(crate::ErrorCode::ModelNotFound, message));
+        }
+        Ok(serde_json::json!({ "entities": of_schema }))
     }
 }
 
