@@ -286,6 +286,10 @@ impl Parser<'_> {
             }
         };
         let group = |key: &str| object.get(key).or_else(|| object.get(&key.to_uppercase()));
+        let kinds = [group("or"), group("and"), object.get("column")].iter().filter(|k| k.is_some()).count();
+        if kinds > 1 {
+            return Err(Error::validation("a filter is either a condition (`column`) or one group (`or` or `and`)"));
+        }
         if let Some(members) = group("or") {
             let members = self.group_members(members, depth, "or")?;
             let mut parsed = Vec::with_capacity(members.len());
