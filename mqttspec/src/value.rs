@@ -43,7 +43,8 @@ impl Value {
             ColumnType::Integer => {
                 let n = match json {
                     J::Number(n) => n.as_i64().ok_or_else(|| {
-                        if n.is_u64() { format!("{n} is out of range") } else { expected("an integer") }
+                        let whole = n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9.2e18);
+                        if whole { format!("{n} is out of range") } else { expected("an integer") }
                     })?,
                     _ => return Err(expected("an integer")),
                 };
