@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(
             sqlite.sql,
             format!(
-                r#"SELECT {COLUMNS} FROM "orders" WHERE (("customer" LIKE ?1 ESCAPE '\' OR "total" > ?2) AND ("note" IS NULL OR "id" IN (?3, ?4)) AND "customer" LIKE ?5 ESCAPE '\') ORDER BY "note" DESC NULLS LAST, "id" ASC LIMIT ?6"#
+                r#"SELECT {COLUMNS} FROM "orders" WHERE ((mqttspec_fold("customer") LIKE mqttspec_fold(?1) ESCAPE '\' OR "total" > ?2) AND ("note" IS NULL OR "id" IN (?3, ?4)) AND mqttspec_fold("customer") LIKE mqttspec_fold(?5) ESCAPE '\') ORDER BY "note" DESC NULLS LAST, "id" ASC LIMIT ?6"#
             )
         );
     }
