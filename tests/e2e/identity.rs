@@ -216,3 +216,22 @@ async fn a_will_inside_the_namespace_is_refused_at_connect() {
     assert!(victim.anything().await.is_none(), "nothing reached the victim");
     ok(&victim.request(json!({"operation": "meta"})).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_replies_belong_to_the_identity_that_caused_them() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let create = |name: &str| json!({"id": "c1", "type": "request", "operation": "create", "entity": "users", "data": {"name": name, "email": format!("{name}@x")}});
+    let mut alice = TestClient::connect(server.port, "shared", Some(("alice", "pw"))).await.unwrap();
+    alice.subscribe_own().await;
+    let first = ok(&alice.request(create("alice")).await);
+    // A redelivery to the same identity, even over a new connection, gets the first reply.
+    let mut again = TestClient::connect(server.port, "shared", Some(("alice", "pw"))).await.unwrap();
+    again.subscribe_own().await;
+    assert_eq!(ok(&again.request(create("alice")).await), first);
+    // Another identity under the same client id never sees alice's replies.
+    let mut mallory = TestClient::connect(server.port, "shared", Some(("mallory", "pw"))).await.unwrap();
+    mallory.subscribe_own().await;
+    let own = ok(&mallory.request(create("mallory")).await);
+    assert_eq!(own["name"], "mallory", "executed afresh, not alice's stored reply");
+    assert_eq!(server.user_count().await, 2);
+}

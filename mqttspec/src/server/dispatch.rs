@@ -39,7 +39,8 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
         // Every message with an id is answered once (PROTOCOL §7, §9): a repeat, even of a
         // malformed message, gets the first reply again. Pings are not remembered.
         let is_ping = matches!(&envelope, Ok(e) if e.kind == MessageType::Ping);
-        let stored = if is_ping || id.is_empty() { None } else { core.replies.get(client.id(), &id) };
+        let stored =
+            if is_ping || id.is_empty() { None } else { core.replies.get(client.id(), client.username(), &id) };
         let reply = match (stored, envelope) {
             (Some(stored), _) => {
                 tracing::info!("repeated request: first reply re-sent");
@@ -68,7 +69,7 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
             }
         };
         if reply.remember && !id.is_empty() {
-            core.replies.put(client.id(), &id, reply.payload.clone());
+            core.replies.put(client.id(), client.username(), &id, reply.payload.clone());
         }
         let topic = reply_topic(core, client.id(), request.response_topic.as_deref());
         let message = Outbound {

@@ -1,5 +1,7 @@
 //! Remembered replies per `(client_id, id)` (PROTOCOL §7): a repeated request gets the first
-//! reply again, byte for byte, without executing twice.
+//! reply again, byte for byte, without executing twice. The replies of a client id belong to the
+//! identity (MQTT username) that caused them: another identity connecting under that client id
+//! never sees them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -17,6 +19,7 @@ pub(crate) struct ReplyCache {
 
 #[derive(Debug, Default)]
 struct ClientReplies {
+    owner: Option<String>,
     order: VecDeque<(String, Instant)>,
     replies: HashMap<String, Bytes>,
 }
@@ -33,14 +36,19 @@ impl ReplyCache {
         self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn get(&self, client: &str, id: &str) -> Option<Bytes> {
-        self.lock().get(client)?.replies.get(id).cloned()
+    pub fn get(&self, client: &str, owner: Option<&str>, id: &str) -> Option<Bytes> {
+        let clients = self.lock();
+        let entry = clients.get(client).filter(|e| e.owner.as_deref() == owner)?;
+        entry.replies.get(id).cloned()
     }
 
-    pub fn put(&self, client: &str, id: &str, reply: Bytes) {
+    pub fn put(&self, client: &str, owner: Option<&str>, id: &str, reply: Bytes) {
         let now = Instant::now();
         let mut clients = self.lock();
         let entry = clients.entry(client.to_owned()).or_default();
+        if entry.owner.as_deref() != owner {
+            *entry = ClientReplies { owner: owner.map(str::to_owned), ..ClientReplies::default() };
+        }
         if entry.replies.insert(id.to_owned(), reply).is_none() {
             entry.order.push_back((id.to_owned(), now));
         }
@@ -72,17 +80,28 @@ mod tests {
     fn keeps_recent_and_last_n() {
         let cache = ReplyCache::new(Duration::from_secs(60), 2);
         for i in 0..5 {
-            cache.put("a", &i.to_string(), Bytes::from(format!("r{i}")));
+            cache.put("a", None, &i.to_string(), Bytes::from(format!("r{i}")));
         }
         // All five are younger than the window: all kept.
-        assert_eq!(cache.get("a", "0").as_deref(), Some(&b"r0"[..]));
-        assert_eq!(cache.get("b", "0"), None, "ids are per client");
+        assert_eq!(cache.get("a", None, "0").as_deref(), Some(&b"r0"[..]));
+        assert_eq!(cache.get("b", None, "0"), None, "ids are per client");
         let cache = ReplyCache::new(Duration::ZERO, 2);
         for i in 0..5 {
-            cache.put("a", &i.to_string(), Bytes::from(format!("r{i}")));
+            cache.put("a", None, &i.to_string(), Bytes::from(format!("r{i}")));
         }
-        cache.put("a", "5", Bytes::from_static(b"r5"));
-        assert_eq!(cache.get("a", "0"), None, "old and beyond the last N: forgotten");
-        assert!(cache.get("a", "4").is_some() && cache.get("a", "5").is_some(), "the last N stay");
+        cache.put("a", None, "5", Bytes::from_static(b"r5"));
+        assert_eq!(cache.get("a", None, "0"), None, "old and beyond the last N: forgotten");
+        assert!(cache.get("a", None, "4").is_some() && cache.get("a", None, "5").is_some(), "the last N stay");
+    }
+
+    #[test]
+    fn replies_belong_to_the_identity_that_caused_them() {
+        let cache = ReplyCache::new(Duration::from_secs(60), 10);
+        cache.put("shared", Some("alice"), "1", Bytes::from_static(b"alice's"));
+        assert_eq!(cache.get("shared", Some("alice"), "1").as_deref(), Some(&b"alice's"[..]));
+        assert_eq!(cache.get("shared", Some("mallory"), "1"), None);
+        assert_eq!(cache.get("shared", None, "1"), None);
+        cache.put("shared", Some("mallory"), "2", Bytes::from_static(b"mallory's"));
+        assert_eq!(cache.get("shared", Some("alice"), "1"), None, "a new identity starts afresh");
     }
 }
