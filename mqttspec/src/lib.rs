@@ -34,7 +34,7 @@
 //! |---|---|
 //! | `primary_key` | the key (default: the field named `id`) |
 //! | `rename = "c"` | column name |
-//! | `generated` | set by the database (autoincrement, default): may be omitted on create |
+//! | `generated` | set by the database (autoincrement, default): may be omitted on create; a generated primary key is never set by clients |
 //! | `default = "SQL"` | default for the generated `CREATE TABLE`; implies `generated` |
 //! | `read_only` | returned, never written by clients (hooks may set it) |
 //! | `write_only` | written, never returned, never filtered on |

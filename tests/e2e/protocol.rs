@@ -186,11 +186,12 @@ pub async fn idempotent_redelivery(backend: Backend) {
     ok(&first);
     assert_eq!(server.user_count().await, 1, "one row");
     // Errors are remembered too; the same id from another client is another request.
-    let bad = json!({"id": "x", "type": "request", "operation": "read", "entity": "users", "record_id": 999});
+    let next_id = first["data"]["id"].as_i64().unwrap() + 1;
+    let bad = json!({"id": "x", "type": "request", "operation": "read", "entity": "users", "record_id": next_id});
     let e1 = c.request(bad.clone()).await;
-    ok(&c
-        .request(json!({"operation": "create", "entity": "users", "data": {"id": 999, "name": "N", "email": "n@x"}}))
-        .await);
+    let created =
+        ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "N", "email": "n@x"}})).await);
+    assert_eq!(created["id"], next_id, "the row the first read missed exists now");
     let e2 = c.request(bad.clone()).await;
     assert_eq!(e1, e2);
     err(&e2, "not_found");

@@ -228,6 +228,9 @@ pub async fn create_validation(backend: Backend) {
         ("ext_id", json!("not-a-uuid")),
         ("ext_id", json!(12)),
         ("name", json!(null)),
+        // The database assigns a generated key; a client cannot choose it.
+        ("id", json!(9223372036854775807i64)),
+        ("id", json!(1)),
     ] {
         let mut data = base.clone();
         data[column] = bad.clone();
@@ -236,6 +239,12 @@ pub async fn create_validation(backend: Backend) {
             .await;
         assert_eq!(e.details().unwrap()["column"], column, "{column} = {bad}: {}", e.message());
     }
+    // `"id": null` lets the database choose, like leaving it out.
+    let mut data = base.clone();
+    data["id"] = json!(null);
+    let (created, _) = f.ok(json!({"operation": "create", "entity": "items", "data": data})).await;
+    assert!(created["id"].as_i64().is_some_and(|id| id > 0));
+    f.ok(json!({"operation": "delete", "entity": "items", "record_id": created["id"]})).await;
     // Missing required field, unknown field.
     let mut data = base.clone();
     data.as_object_mut().unwrap().remove("qty");

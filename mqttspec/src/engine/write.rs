@@ -23,12 +23,18 @@ pub enum Origin {
 }
 
 impl WriteData {
-    /// Rejects keys a client may not send (unknown or read-only columns), before hooks run.
+    /// Rejects keys a client may not send (unknown or read-only columns, a generated primary key
+    /// on create), before hooks run.
     pub fn check_client_keys(def: &EntityDef, object: &Map<String, Json>, update: bool) -> Result<()> {
-        for key in object.keys() {
+        for (key, value) in object {
             let (_, column) = def.column(key).ok_or_else(|| Error::invalid_column(&clip(key), "no such column"))?;
             if column.read_only && !(update && column.primary_key) {
                 return Err(Error::invalid_column(column.name, "column is read-only"));
+            }
+            // A key the database generates is never chosen by a client: a chosen key could probe
+            // for other tenants' rows (conflict) or exhaust the key space.
+            if !update && column.primary_key && column.generated && !value.is_null() {
+                return Err(Error::invalid_column(column.name, "the primary key is assigned by the database"));
             }
         }
         Ok(())
