@@ -149,6 +149,24 @@ impl Value {
     }
 }
 
+/// Case folding of the case-insensitive operators: each character to its simple lower case (one
+/// character for one, no context such as Greek final sigma), as PostgreSQL's `lower()`/`ILIKE`
+/// do in a Unicode locale. Used by the SQLite function `mqttspec_fold` and by subscription
+/// matching alike, so both decide the same.
+pub(crate) fn fold_case(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let mut lower = c.to_lowercase();
+            match (lower.next(), lower.next()) {
+                (Some(l), None) => l,
+                // U+0130 (İ) is the one full mapping to several characters; its simple mapping is `i`.
+                _ if c == '\u{130}' => 'i',
+                _ => c,
+            }
+        })
+        .collect()
+}
+
 /// Parses RFC 3339, plus the `YYYY-MM-DD HH:MM:SS[.f]` form SQLite's own clock functions write.
 pub(crate) fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
@@ -176,5 +194,20 @@ pub(crate) fn clip(text: &str) -> String {
     match text.char_indices().nth(MAX) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_case;
+
+    #[test]
+    fn folding_is_per_character_simple_lower_case() {
+        assert_eq!(fold_case("ÉCOLE"), "école");
+        assert_eq!(fold_case("İstanbul"), "istanbul");
+        assert_eq!(fold_case("ΣΑΣ"), "σασ", "no final-sigma context");
+        assert_eq!(fold_case("σας"), "σας");
+        assert_eq!(fold_case("\u{212A}elvin ẞ"), "kelvin ß");
+        assert_eq!(fold_case("100%_x\\"), "100%_x\\", "wildcards and escapes unchanged");
     }
 }

@@ -139,6 +139,7 @@ pub async fn every_operator_on_every_type(backend: Backend) {
         (f1("note", "ilike", json!("%école")), vec![5]),
         (f1("note", "starts_with", json!("É")), vec![5]),
         (f1("note", "like", json!("é%")), vec![]),
+        (f1("name", "contains", json!("İ")), vec![1, 4]),
     ];
     for (filters, expected) in cases {
         check(&f, filters.clone(), &expected).await;
@@ -152,6 +153,19 @@ pub async fn every_operator_on_every_type(backend: Backend) {
             padded[0]["value"] = json!(long);
             check(&f, padded, &expected).await;
         }
+    }
+    // Case folding is per character (no final-sigma context, İ → i): the database and the
+    // matcher agree on both backends.
+    for name in ["ΣΑΣ", "σας", "İstanbul"] {
+        f.item(json!({"name": name})).await;
+    }
+    for (filters, expected) in [
+        (f1("name", "ends_with", json!("ς")), vec![7]),
+        (f1("name", "contains", json!("ΑΣ")), vec![6]),
+        (f1("name", "ilike", json!("σ%")), vec![6, 7]),
+        (f1("name", "ilike", json!("istanbul")), vec![8]),
+    ] {
+        check(&f, filters, &expected).await;
     }
     // The largest request the limits allow: 64 lists of 1,000 values.
     let lists: Vec<Json> = (0..64)

@@ -1,6 +1,6 @@
 //! `mqttspec_fold(text)` for SQLite: Unicode lower-casing (SQLite's own `lower()` and `LIKE` fold
 //! ASCII only), so that case-insensitive filters match on SQLite as on PostgreSQL and exactly as
-//! the in-memory matcher of subscriptions does (`str::to_lowercase`).
+//! the in-memory matcher of subscriptions does (`fold_case`).
 //!
 //! The only unsafe code of the crate: registering a scalar function through SQLite's C API, as
 //! sqlx itself does for `REGEXP`.
@@ -62,7 +62,7 @@ unsafe extern "C" fn fold(ctx: *mut ffi::sqlite3_context, n: c_int, args: *mut *
             return;
         }
         let len = usize::try_from(ffi::sqlite3_value_bytes(arg)).unwrap_or(0);
-        let folded = String::from_utf8_lossy(std::slice::from_raw_parts(text, len)).to_lowercase();
+        let folded = crate::value::fold_case(&String::from_utf8_lossy(std::slice::from_raw_parts(text, len)));
         ffi::sqlite3_result_text64(
             ctx,
             folded.as_ptr().cast(),

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use super::{Condition, Operator, TextMatch};
-use crate::value::Value;
+use crate::value::{Value, fold_case};
 
 impl Condition {
     /// Whether `row` (values in column order) satisfies the condition.
@@ -24,13 +24,13 @@ impl Condition {
                 }
             }
             Condition::Like { column, pattern, case_insensitive } => match &row[*column] {
-                Value::Text(text) if *case_insensitive => like(&text.to_lowercase(), &pattern.to_lowercase()),
+                Value::Text(text) if *case_insensitive => like(&fold_case(text), &fold_case(pattern)),
                 Value::Text(text) => like(text, pattern),
                 _ => false,
             },
             Condition::Text { column, kind, needle } => match &row[*column] {
                 Value::Text(text) => {
-                    let (text, needle) = (text.to_lowercase(), needle.to_lowercase());
+                    let (text, needle) = (fold_case(text), fold_case(needle));
                     match kind {
                         TextMatch::Contains => text.contains(&needle),
                         TextMatch::StartsWith => text.starts_with(&needle),
