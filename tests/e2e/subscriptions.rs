@@ -191,6 +191,20 @@ async fn a_record_subscription_follows_that_record_only() {
         .request(json!({"type": "subscription", "operation": "subscribe", "entity": "users", "record_id": "abc"}))
         .await;
     crate::harness::err(&bad, "validation_error");
+    let with = |extra: Json| {
+        let mut request = json!({"type": "subscription", "operation": "subscribe", "entity": "users"});
+        request.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        request
+    };
+    let by_data = ok(&c.request(with(json!({"data": {"id": two["id"]}}))).await);
+    let mismatch = c.request(with(json!({"record_id": one["id"], "data": {"id": two["id"]}}))).await;
+    crate::harness::err(&mismatch, "validation_error");
+    crate::harness::err(&c.request(with(json!({"data": 3}))).await, "invalid_message");
+    ok(&c
+        .request(
+            json!({"type": "subscription", "operation": "unsubscribe", "subscription_id": by_data["subscription_id"]}),
+        )
+        .await);
     ok(&c
         .request(json!({"operation": "update", "entity": "users", "record_id": two["id"], "data": {"status": "x"}}))
         .await);

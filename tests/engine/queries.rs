@@ -277,6 +277,8 @@ pub async fn or_groups_and_nesting(backend: Backend) {
         json!([{"column": "qty", "value": 1}]),
         json!([{"or": [eq("qty", json!(1))], "and": [eq("qty", json!(2))]}]),
         json!([{"or": [eq("qty", json!(1))], "column": "qty", "operator": "eq", "value": 2}]),
+        json!([{"or": [eq("qty", json!(1))], "value": 2}]),
+        json!([{"OR": [eq("qty", json!(1))]}]),
     ] {
         f.expect_code(
             json!({"operation": "read", "entity": "items", "options": {"filters": filters}}),

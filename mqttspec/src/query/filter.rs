@@ -285,10 +285,17 @@ impl Parser<'_> {
                 )));
             }
         };
-        let group = |key: &str| object.get(key).or_else(|| object.get(&key.to_uppercase()));
-        let kinds = [group("or"), group("and"), object.get("column")].iter().filter(|k| k.is_some()).count();
-        if kinds > 1 {
-            return Err(Error::validation("a filter is either a condition (`column`) or one group (`or` or `and`)"));
+        let group = |key: &str| object.get(key);
+        if group("or").is_some() && group("and").is_some() {
+            return Err(Error::validation("a filter group is either `or` or `and`, not both"));
+        }
+        if (group("or").is_some() || group("and").is_some())
+            && let Some(stray) = object.keys().find(|k| !matches!(k.as_str(), "or" | "and" | "logic_operator"))
+        {
+            return Err(Error::validation(format!(
+                "a filter group holds only `or`/`and` and `logic_operator`, not `{}`",
+                crate::value::clip(stray)
+            )));
         }
         if let Some(members) = group("or") {
             let members = self.group_members(members, depth, "or")?;

@@ -177,8 +177,11 @@ async fn subscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Re
     ctx.operation = Some(Operation::Subscribe);
     ctx.message_id = Some(envelope.id.clone());
     ctx.options = options;
-    // `record_id` narrows the subscription to that record.
-    if let Some(key) = crate::engine::target_key(&def, envelope.record_id.as_ref(), None)? {
+    // `record_id` (or the key inside `data`, as for a read) narrows the subscription to that record.
+    if envelope.data.as_ref().is_some_and(|d| !d.is_object()) {
+        return Err(Error::new(ErrorCode::InvalidMessage, "`data` must be an object for subscribe"));
+    }
+    if let Some(key) = crate::engine::target_key(&def, envelope.record_id.as_ref(), envelope.data.as_ref())? {
         ctx.add_filter(def.meta.pk().name, "eq", key.to_json())?;
         ctx.target = Some(key);
     }
