@@ -125,7 +125,10 @@ pub fn key_value(def: &EntityDef, json: &Json) -> Result<Value> {
     let invalid = |reason: String| Error::invalid_column(pk.name, format!("invalid record id: {reason}"));
     match (pk.ty, json) {
         (crate::ColumnType::Integer, Json::String(text)) => {
-            let n: i64 = text.trim().parse().map_err(|_| invalid(format!("`{}` is not an integer", clip(text))))?;
+            let n: i64 = text.trim().parse().map_err(|_| match text.trim().parse::<i128>() {
+                Ok(_) => invalid(format!("`{}` is out of range", clip(text))),
+                Err(_) => invalid(format!("`{}` is not an integer", clip(text))),
+            })?;
             Value::from_json(pk, &Json::from(n)).map_err(invalid)
         }
         (crate::ColumnType::Float, Json::String(text)) => {
