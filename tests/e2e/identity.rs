@@ -235,3 +235,43 @@ async fn remembered_replies_belong_to_the_identity_that_caused_them() {
     assert_eq!(own["name"], "mallory", "executed afresh, not alice's stored reply");
     assert_eq!(server.user_count().await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_racing_its_first_run_executes_once() {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (g, e) = (gate.clone(), entered.clone());
+    let server = TestServer::start_with(Backend::Sqlite, move |b| {
+        b.hook(
+            mqttspec::HookPoint::BeforeCreate,
+            0,
+            "hold",
+            mqttspec::hooks::hook_fn(move |_ctx| {
+                let (g, e) = (g.clone(), e.clone());
+                Box::pin(async move {
+                    e.notify_one();
+                    g.acquire().await.expect("open").forget();
+                    Ok(())
+                })
+            }),
+        )
+    })
+    .await;
+    let create = json!({"id": "r1", "type": "request", "operation": "create", "entity": "users", "data": {"name": "R", "email": "r@x"}});
+    let first = server.client("racer").await;
+    first.send(&create).await;
+    entered.notified().await;
+    // The client reconnects (taking its id over) and QoS 1 redelivers the request still running.
+    let mut second = server.client("racer").await;
+    second.subscribe_own().await;
+    second.send(&create).await;
+    second.wait_pubacks(1).await;
+    gate.add_permits(2);
+    // Both runs answer on the client's response topic: the first run's reply, then the
+    // redelivery's, which must be the same reply (not a second execution's conflict).
+    let a = second.reply_with_id(&json!("r1")).await;
+    let b = second.reply_with_id(&json!("r1")).await;
+    assert_eq!(ok(&a)["name"], "R");
+    assert_eq!(a, b, "the redelivery gets the first run's reply");
+    assert_eq!(server.user_count().await, 1, "executed once");
+}

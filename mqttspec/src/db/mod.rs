@@ -212,26 +212,33 @@ impl SharedTx {
         Self(Arc::new(tokio::sync::Mutex::new(tx)))
     }
 
-    /// Exclusive use of the transaction until the guard is dropped.
-    pub(crate) async fn lock(&self) -> TxGuard {
-        TxGuard(self.0.clone().lock_owned().await)
+    /// The transaction, for the engine's own statements (no hook runs meanwhile, so it is free;
+    /// a guard a hook leaked is an error, never a wait).
+    pub(crate) fn engine(&self) -> Result<tokio::sync::MutexGuard<'_, Tx>> {
+        self.0.try_lock().map_err(|_| Error::internal("a hook kept the write's transaction locked"))
     }
 
-    /// Commits; fails (and rolls back) when a hook kept a handle on the transaction.
+    /// The transaction, for a hook.
+    pub(crate) async fn hook(&self) -> TxGuard<'_> {
+        TxGuard(self.0.lock().await)
+    }
+
+    /// Commits; fails (the transaction then rolls back when its last handle drops) when a
+    /// handle is still held elsewhere.
     pub(crate) async fn commit(self) -> Result<()> {
         match Arc::try_unwrap(self.0) {
             Ok(tx) => tx.into_inner().commit().await,
-            Err(_) => Err(Error::internal("a hook kept the write's transaction beyond its own run")),
+            Err(_) => Err(Error::internal("the write's transaction is still in use")),
         }
     }
 }
 
-/// Exclusive use of a write's transaction, as a hook gets it from
-/// [`HookContext::transaction`](crate::HookContext::transaction).
+/// A hook's use of a write's transaction, from
+/// [`HookContext::transaction`](crate::HookContext::transaction); it cannot outlive the hook call.
 #[derive(Debug)]
-pub struct TxGuard(tokio::sync::OwnedMutexGuard<Tx>);
+pub struct TxGuard<'a>(tokio::sync::MutexGuard<'a, Tx>);
 
-impl TxGuard {
+impl TxGuard<'_> {
     /// The transaction's connection: run sqlx queries on it, or [`Conn::execute_with`].
     pub fn conn(&mut self) -> Conn<'_> {
         self.0.conn()

@@ -268,7 +268,7 @@ impl Engine {
             let row: Result<Json> = async {
                 hooks.before(def, &mut stage).await?;
                 let data = WriteData::for_create(def, stage.data.as_ref().expect("set above"), Origin::Trusted)?;
-                let row = self.insert(&mut tx.lock().await.conn(), def, &data).await?;
+                let row = self.insert(&mut tx.engine()?.conn(), def, &data).await?;
                 stage.result = Some(Json::Object(def.row_json(&row)));
                 hooks.after(def, &mut stage).await?;
                 changes.push(Change { entity: *def, operation: Operation::Create, old: None, new: Some(row) });
@@ -311,7 +311,7 @@ impl Engine {
         if data.values.is_empty() {
             return Err(Error::validation("update needs at least one column besides the primary key"));
         }
-        let (old, new) = self.update_row(&mut tx.lock().await.conn(), def, &pk, &data, &stage.options.filter).await?;
+        let (old, new) = self.update_row(&mut tx.engine()?.conn(), def, &pk, &data, &stage.options.filter).await?;
         stage.result = Some(Json::Object(def.row_json(&new)));
         hooks.after(def, &mut stage).await?;
         stage.tx = None;
@@ -343,7 +343,7 @@ impl Engine {
         };
         hooks.before(def, &mut stage).await?;
         let pk = stage.target.clone().ok_or_else(|| Error::validation("delete needs a target"))?;
-        let old = self.delete_row(&mut tx.lock().await.conn(), def, &pk, &stage.options.filter).await?;
+        let old = self.delete_row(&mut tx.engine()?.conn(), def, &pk, &stage.options.filter).await?;
         stage.result = Some(json!({ "deleted": true, "id": pk.to_json() }));
         hooks.after(def, &mut stage).await?;
         stage.tx = None;

@@ -118,20 +118,19 @@ impl HookContext {
 
     /// The write's transaction, in the before/after hooks of create, update and delete (`None`
     /// elsewhere): what a hook executes on it commits or rolls back together with the write.
-    /// Drop the guard before the hook returns.
     ///
     /// ```no_run
     /// # async fn audit(ctx: &mut mqttspec::HookContext) -> mqttspec::Result<()> {
     /// use mqttspec::Value;
+    /// let who = Value::Text(ctx.client().id().to_owned());
     /// if let Some(mut tx) = ctx.transaction().await {
-    ///     let who = Value::Text(ctx.client().id().to_owned());
     ///     tx.conn().execute_with("INSERT INTO audit (who) VALUES ($1)", &[who]).await?;
     /// }
     /// # Ok(()) }
     /// ```
-    pub async fn transaction(&self) -> Option<TxGuard> {
+    pub async fn transaction(&mut self) -> Option<TxGuard<'_>> {
         match &self.tx {
-            Some(tx) => Some(tx.lock().await),
+            Some(tx) => Some(tx.hook().await),
             None => None,
         }
     }

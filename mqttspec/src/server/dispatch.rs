@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::Core;
+use super::idempotency::Claim;
 use crate::engine::{Interceptor, Request, Stage};
 use crate::entity::EntityDef;
 use crate::error::{Error, ErrorCode, Result};
@@ -39,8 +40,25 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
         // Every message with an id is answered once (PROTOCOL §7, §9): a repeat, even of a
         // malformed message, gets the first reply again. Pings are not remembered.
         let is_ping = matches!(&envelope, Ok(e) if e.kind == MessageType::Ping);
-        let stored =
-            if is_ping || id.is_empty() { None } else { core.replies.get(client.id(), client.username(), &id) };
+        let mut running = None;
+        let stored = if is_ping || id.is_empty() {
+            None
+        } else {
+            loop {
+                match core.replies.claim(client.id(), client.username(), &id) {
+                    Claim::Stored(reply) => break Some(reply),
+                    // The same request is being executed (a redelivery racing its first run after
+                    // a reconnect): its reply will be this one's.
+                    Claim::Wait(mut first) => {
+                        let _ = first.changed().await;
+                    }
+                    Claim::Execute(claim) => {
+                        running = Some(claim);
+                        break None;
+                    }
+                }
+            }
+        };
         let reply = match (stored, envelope) {
             (Some(stored), _) => {
                 tracing::info!("repeated request: first reply re-sent");
@@ -70,6 +88,9 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
         };
         if reply.remember && !id.is_empty() {
             core.replies.put(client.id(), client.username(), &id, reply.payload.clone());
+        }
+        if let Some(running) = running {
+            core.replies.release(&running);
         }
         let topic = reply_topic(core, client.id(), request.response_topic.as_deref());
         let message = Outbound {

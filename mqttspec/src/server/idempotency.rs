@@ -20,8 +20,29 @@ pub(crate) struct ReplyCache {
 #[derive(Debug, Default)]
 struct ClientReplies {
     owner: Option<String>,
+    /// Requests being executed now: a second arrival of one waits for its reply.
+    running: HashMap<String, tokio::sync::watch::Receiver<()>>,
     order: VecDeque<(String, Instant)>,
     replies: HashMap<String, Bytes>,
+}
+
+/// What to do with a request id (see [`ReplyCache::claim`]).
+#[derive(Debug)]
+pub(crate) enum Claim {
+    /// Answered before: re-send this.
+    Stored(Bytes),
+    /// Being executed now: wait until this changes or closes, then claim again.
+    Wait(tokio::sync::watch::Receiver<()>),
+    /// Execute it; release afterwards.
+    Execute(Running),
+}
+
+/// The right to execute one request; waiters wake when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Running {
+    client: String,
+    id: String,
+    _done: tokio::sync::watch::Sender<()>,
 }
 
 /// However young, no client keeps more than this many multiples of `keep_last`.
@@ -36,6 +57,37 @@ impl ReplyCache {
         self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Claims `(client, id)` for execution: the stored reply when there is one; else, when the
+    /// same request is running (a redelivery after a reconnect), something to wait on before
+    /// claiming again; else the right to execute it, released when the [`Running`] drops.
+    pub fn claim(&self, client: &str, owner: Option<&str>, id: &str) -> Claim {
+        let mut clients = self.lock();
+        let entry = clients.entry(client.to_owned()).or_default();
+        if entry.owner.as_deref() != owner {
+            *entry = ClientReplies { owner: owner.map(str::to_owned), ..ClientReplies::default() };
+        }
+        if let Some(reply) = entry.replies.get(id) {
+            return Claim::Stored(reply.clone());
+        }
+        if let Some(running) = entry.running.get(id) {
+            // A mark whose executor is gone (it never released) no longer holds anyone up.
+            if running.has_changed().is_ok() {
+                return Claim::Wait(running.clone());
+            }
+        }
+        let (done, watch) = tokio::sync::watch::channel(());
+        entry.running.insert(id.to_owned(), watch);
+        Claim::Execute(Running { client: client.to_owned(), id: id.to_owned(), _done: done })
+    }
+
+    /// Ends a claim: drops the running mark (waking those who wait).
+    pub fn release(&self, running: &Running) {
+        if let Some(entry) = self.lock().get_mut(&running.client) {
+            entry.running.remove(&running.id);
+        }
+    }
+
+    #[cfg(test)]
     pub fn get(&self, client: &str, owner: Option<&str>, id: &str) -> Option<Bytes> {
         let clients = self.lock();
         let entry = clients.get(client).filter(|e| e.owner.as_deref() == owner)?;
@@ -92,6 +144,23 @@ mod tests {
         cache.put("a", None, "5", Bytes::from_static(b"r5"));
         assert_eq!(cache.get("a", None, "0"), None, "old and beyond the last N: forgotten");
         assert!(cache.get("a", None, "4").is_some() && cache.get("a", None, "5").is_some(), "the last N stay");
+    }
+
+    #[tokio::test]
+    async fn a_request_running_twice_executes_once() {
+        let cache = ReplyCache::new(Duration::from_secs(60), 10);
+        let Claim::Execute(first) = cache.claim("c", None, "7") else { panic!("the first claim executes") };
+        let Claim::Wait(mut waiting) = cache.claim("c", None, "7") else { panic!("the second waits") };
+        let waiter = tokio::spawn(async move { waiting.changed().await.is_err() });
+        cache.put("c", None, "7", Bytes::from_static(b"reply"));
+        cache.release(&first);
+        drop(first);
+        assert!(waiter.await.unwrap(), "the waiter wakes when the first run ends");
+        assert!(matches!(cache.claim("c", None, "7"), Claim::Stored(r) if r == "reply"));
+        // An executor that vanished without releasing holds nobody up.
+        let Claim::Execute(lost) = cache.claim("c", None, "8") else { panic!() };
+        drop(lost);
+        assert!(matches!(cache.claim("c", None, "8"), Claim::Execute(_)));
     }
 
     #[test]

@@ -145,29 +145,36 @@ impl EmbeddedBroker {
         self.accept.abort();
     }
 
-    /// Waits until every message handed to a session so far is delivered (acknowledged at
-    /// QoS ≥ 1), or `deadline` passes (a client that stopped reading must not hold up shutdown).
+    /// Waits until every message handed to a connected session so far is delivered (acknowledged
+    /// at QoS ≥ 1), or `deadline` passes (a client that stopped reading must not hold up shutdown).
     pub async fn drain(&self, deadline: Duration) {
         let until = tokio::time::Instant::now() + deadline;
         let entries: Vec<_> =
             self.scx.extends.shared().await.iter().filter_map(|e| Some((e.session()?, e.tx()?))).collect();
         // A session task handles its channel in order: once an (empty) subscribe sent behind the
         // forwarded messages is answered, they have all reached the session's queue or socket.
-        for (_, tx) in &entries {
+        // Sessions that do not answer (offline, closing) have nobody to deliver to.
+        let mut live = Vec::with_capacity(entries.len());
+        for (session, tx) in entries {
             let (done, answered) = tokio::sync::oneshot::channel();
-            if tx.unbounded_send(rmqtt::types::Message::Subscribes(Vec::new(), Some(done))).is_ok() {
-                let _ = tokio::time::timeout_at(until, answered).await;
+            if tx.unbounded_send(rmqtt::types::Message::Subscribes(Vec::new(), Some(done))).is_ok()
+                && matches!(tokio::time::timeout_at(until, answered).await, Ok(Ok(_)))
+            {
+                live.push(session);
             }
         }
-        loop {
+        // A message moves from the queue to the in-flight window after it was written; two empty
+        // looks in a row step over that instant.
+        let mut empty_looks = 0;
+        while empty_looks < 2 {
             let mut pending = 0;
-            for (session, _) in &entries {
-                pending += session.deliver_queue().len() + session.out_inflight().read().await.len();
+            for session in &live {
+                if session.connected().await.unwrap_or(false) {
+                    pending += session.deliver_queue().len() + session.out_inflight().read().await.len();
+                }
             }
-            if pending == 0 {
-                return;
-            }
-            if tokio::time::Instant::now() >= until {
+            empty_looks = if pending == 0 { empty_looks + 1 } else { 0 };
+            if pending > 0 && tokio::time::Instant::now() >= until {
                 tracing::warn!(pending, "shutdown: undelivered messages left");
                 return;
             }
