@@ -216,3 +216,73 @@ async fn a_record_subscription_follows_that_record_only() {
     assert_eq!((n["data"]["id"].clone(), n["data"]["status"].clone()), (one["id"].clone(), json!("y")));
     c.no_notification().await;
 }
+
+/// One MQTT 3.1.1 packet: fixed header byte, remaining length, body.
+fn packet(header: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![header];
+    let mut len = body.len();
+    loop {
+        let byte = (len % 128) as u8;
+        len /= 128;
+        out.push(if len > 0 { byte | 0x80 } else { byte });
+        if len == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+fn mqtt_str(s: &str) -> Vec<u8> {
+    let mut out = (s.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_end_at_disconnect_even_in_a_persistent_session() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(Backend::Sqlite).await;
+    // A raw 3.1.1 client with a persistent session that sends DISCONNECT but keeps its socket open.
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let connect = [mqtt_str("MQTT"), vec![4, 0x00, 0, 60], mqtt_str("lingerer")].concat();
+    raw.write_all(&packet(0x10, &connect)).await.unwrap();
+    let subscribe = [vec![0, 1], mqtt_str("spec/lingerer/#"), vec![1]].concat();
+    raw.write_all(&packet(0x82, &subscribe)).await.unwrap();
+    let request = r#"{"id":"s1","type":"subscription","operation":"subscribe","entity":"users"}"#;
+    raw.write_all(&packet(0x30, &[mqtt_str("spec/lingerer/request"), request.as_bytes().to_vec()].concat()))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("notify_topic") {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(crate::harness::WAIT, raw.read(&mut buf)).await.expect("reply").unwrap();
+        assert!(n > 0, "connection open");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    raw.write_all(&packet(0xE0, &[])).await.unwrap();
+    let mut writer = server.client("writer").await;
+    writer.subscribe_own().await;
+    // The writer's connect, subscribe and request take several broker round trips: the
+    // lingerer's DISCONNECT, written before them, has been read by then.
+    ok(&writer
+        .request(json!({"operation": "create", "entity": "users", "data": {"name": "late", "email": "l@x"}}))
+        .await);
+    drop(raw);
+    // Reconnecting to the persistent session would deliver anything queued for it.
+    let mut options = rumqttc::MqttOptions::new("lingerer", "127.0.0.1", server.port);
+    options.set_clean_session(false);
+    let (_client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+    let quiet = tokio::time::timeout(crate::harness::QUIET, async {
+        loop {
+            // (The unacknowledged reply to `s1` is redelivered on the response topic; that is fine.)
+            if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) = eventloop.poll().await
+                && p.topic.contains("/notify/")
+            {
+                return p.topic;
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "a notification outlived the disconnect: {quiet:?}");
+}

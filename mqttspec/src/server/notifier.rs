@@ -78,6 +78,11 @@ async fn notify(core: &Core, change: Change) {
             _ => change.new.as_deref(),
         };
         let Some(row) = row else { continue };
+        // A client that sent DISCONNECT ends its subscriptions even while its socket lingers (a
+        // persistent session would otherwise queue the notification for its next connection).
+        if !core.publisher().is_connected(subscription.client.id()).await {
+            continue;
+        }
         let mut data = project(&def, row, subscription.projection.as_deref());
         if core.hooks.has(HookPoint::AfterRead) {
             let mut ctx = HookContext::new(HookPoint::AfterRead, subscription.client.clone());

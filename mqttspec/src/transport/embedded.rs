@@ -219,6 +219,12 @@ impl Publisher for EmbeddedPublisher {
             From::from_system(Id::new(self.scx.node.id(), 0, None, None, ClientId::from_static("$mqttspec"), None));
         SessionState::forwards(&self.scx, from, publish, false, None).await.map_err(unavailable)
     }
+
+    async fn is_connected(&self, client_id: &str) -> bool {
+        let id = Id::new(self.scx.node.id(), 0, None, None, ClientId::from(client_id), None);
+        let Some(session) = self.scx.extends.shared().await.entry(id).session() else { return false };
+        session.connected().await.unwrap_or(false)
+    }
 }
 
 struct BrokerHooks {

@@ -101,4 +101,8 @@ pub trait Gate: Send + Sync + 'static {
 pub trait Publisher: Send + Sync + 'static {
     /// Publishes one message.
     async fn publish(&self, message: Outbound) -> crate::Result<()>;
+
+    /// Whether the client is connected now (a client that sent DISCONNECT is not, even before
+    /// its socket closes). Notifications go only to connected clients (PROTOCOL §6).
+    async fn is_connected(&self, client_id: &str) -> bool;
 }
