@@ -23,6 +23,8 @@ async fn impersonation_and_eavesdropping_are_refused() {
         "#",
         "+/+/response",
         "spec/+/notify/#",
+        "$share/g/spec/+/response",
+        "$share/g/#",
     ] {
         let codes = mallory.subscribe(filter).await;
         assert_eq!(codes, vec![SubscribeReasonCode::Failure], "{filter}");

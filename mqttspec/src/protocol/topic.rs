@@ -87,11 +87,21 @@ impl Topics {
         Some(self.request_client(topic) == Some(client))
     }
 
-    /// Whether `client` may subscribe to `filter`: `None` when the filter cannot match a topic
+    /// The topic filter of a shared subscription (`$share/{group}/{filter}`, `$queue/{filter}`),
+    /// or the filter itself.
+    pub fn unshared(filter: &str) -> &str {
+        if let Some(rest) = filter.strip_prefix("$share/") {
+            rest.split_once('/').map_or("", |(_, filter)| filter)
+        } else {
+            filter.strip_prefix("$queue/").unwrap_or(filter)
+        }
+    }
+
+    /// Whether `client` may subscribe to `filter` (shared subscriptions judged by their filter): `None` when the filter cannot match a topic
     /// of the namespace; else whether every namespace topic it matches is the client's own
     /// response or notify topic.
     pub fn may_subscribe(&self, client: &str, filter: &str) -> Option<bool> {
-        let mut levels = filter.split('/');
+        let mut levels = Self::unshared(filter).split('/');
         for expected in &self.levels {
             match levels.next() {
                 Some("#") => return Some(false),
@@ -135,10 +145,16 @@ mod tests {
             "+/+/response",
             "spec/alice/request",
             "spec/alice/+",
+            "$share/g/spec/+/response",
+            "$share/g/spec/+/+",
+            "$share/g/#",
+            "$queue/spec/+/response",
         ] {
             assert_eq!(t.may_subscribe("alice", bad), Some(false), "{bad}");
         }
         assert_eq!(t.may_subscribe("alice", "sensors/#"), None);
+        assert_eq!(t.may_subscribe("alice", "$share/g/spec/alice/response"), Some(true));
+        assert_eq!(t.may_subscribe("alice", "$share/g/sensors/#"), None);
         assert!(!Topics::valid_client_id("a/b") && !Topics::valid_client_id("a+") && !Topics::valid_client_id("#"));
     }
 

@@ -301,7 +301,7 @@ impl Handler for HookHandle {
                 let allowed = match hooks.topics.may_subscribe(client, filter) {
                     Some(false) => false,
                     // A filter with a wildcard before the client id also matches topics outside the namespace.
-                    Some(true) if hooks.topics.in_namespace(filter) => true,
+                    Some(true) if hooks.topics.in_namespace(Topics::unshared(filter)) => true,
                     Some(true) | None => hooks.gate.allow_subscribe(client, filter),
                 };
                 if allowed {
