@@ -123,10 +123,16 @@ async fn graceful_shutdown_answers_requests_in_flight() {
     c.wait_pubacks(5).await;
     entered.notified().await;
     let shutdown = tokio::spawn(server.server.shutdown());
-    gate.add_permits(5);
+    // A request arriving as the shutdown begins is answered too: executed, or refused as
+    // `unavailable` (retry later), never dropped.
+    c.send(&json!({"id": "late", "type": "request", "operation": "read", "entity": "users"})).await;
+    c.wait_pubacks(6).await;
+    gate.add_permits(6);
     for i in 0..5 {
         ok(&c.reply_with_id(&json!(format!("r{i}"))).await);
     }
+    let late = c.reply_with_id(&json!("late")).await;
+    assert!(late["success"] == true || late["error"]["code"] == "unavailable", "{late}");
     shutdown.await.unwrap();
 }
 

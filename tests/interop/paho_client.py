@@ -85,6 +85,9 @@ if V5:
     assert r["type"] == "pong", r
     _, r = request({"id": "rt2", "type": "ping"}, response_topic="spec/other/response")
     assert r["type"] == "pong", r
+    # A level the broker cannot publish to ($) falls back to the default topic too.
+    _, r = request({"id": "rt3", "type": "ping"}, response_topic=f"spec/{CID}/response/$x")
+    assert r["type"] == "pong", r
 assert pong["type"] == "pong", pong
 client.loop_stop()
 client.disconnect()

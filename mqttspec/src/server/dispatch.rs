@@ -131,16 +131,30 @@ impl Reply {
     }
 }
 
+/// Answers a request that will not be executed (the server is shutting down) with `error`.
+pub(super) async fn refuse(core: &Core, request: InboundRequest, error: &Error) {
+    let id = match parse_envelope(&request.payload) {
+        Ok(envelope) => envelope.id,
+        Err((id, _)) => id,
+    };
+    let message = Outbound {
+        topic: reply_topic(core, &request.client_id, request.response_topic.as_deref()),
+        payload: Bytes::from(serde_json::to_vec(&error_reply(&id, error)).expect("serializable")),
+        qos: core.config.response_qos,
+        correlation_data: request.correlation_data,
+    };
+    if let Err(e) = core.publisher().publish(message).await {
+        tracing::warn!(error = %e, "refusal not sent");
+    }
+}
+
 /// The client's response topic, or the MQTT 5 Response Topic when it lies at or below it.
 fn reply_topic(core: &Core, client: &str, requested: Option<&str>) -> String {
     let default = core.topics.response(client);
     match requested {
         Some(topic) if topic == default || topic.strip_prefix(&default).is_some_and(|rest| rest.starts_with('/')) => {
-            if topic.contains(['+', '#']) {
-                default
-            } else {
-                topic.to_owned()
-            }
+            // Wildcards, `$` and NUL make a topic the broker will not publish to.
+            if topic.contains(['+', '#', '$', '\0']) { default } else { topic.to_owned() }
         }
         _ => default,
     }

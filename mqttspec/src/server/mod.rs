@@ -312,7 +312,9 @@ impl Gate for CoreGate {
 
     async fn request(&self, request: InboundRequest) {
         if !self.accepting.load(Ordering::SeqCst) {
-            tracing::info!(client = %request.client_id, "request ignored: shutting down");
+            tracing::info!(client = %request.client_id, "request refused: shutting down");
+            let error = crate::Error::new(crate::ErrorCode::Unavailable, "the server is shutting down; retry later");
+            dispatch::refuse(&self.0, request, &error).await;
             return;
         }
         let sender = self.0.worker(&request.client_id);
