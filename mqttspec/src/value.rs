@@ -58,7 +58,13 @@ impl Value {
                 _ => return Err(expected("a number")),
             },
             ColumnType::Boolean => Value::Bool(json.as_bool().ok_or_else(|| expected("a boolean"))?),
-            ColumnType::Text => Value::Text(json.as_str().ok_or_else(|| expected("a string"))?.to_owned()),
+            ColumnType::Text => {
+                let text = json.as_str().ok_or_else(|| expected("a string"))?;
+                if text.contains('\0') {
+                    return Err(NUL_IN_TEXT.to_owned());
+                }
+                Value::Text(text.to_owned())
+            }
             ColumnType::Timestamp => {
                 let text = json.as_str().ok_or_else(|| expected("an RFC 3339 timestamp string"))?;
                 Value::Timestamp(
@@ -148,6 +154,10 @@ impl Value {
         t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
     }
 }
+
+/// Why a text value with U+0000 is refused: PostgreSQL cannot store it and SQLite's pattern
+/// matching stops at it, so neither backend could honour it.
+pub(crate) const NUL_IN_TEXT: &str = "text cannot contain the NUL character (U+0000)";
 
 /// Case folding of the case-insensitive operators: each character to its simple lower case (one
 /// character for one, no context such as Greek final sigma), as PostgreSQL's `lower()`/`ILIKE`

@@ -184,6 +184,9 @@ pub async fn every_operator_on_every_type(backend: Backend) {
     // Operators that do not suit the column's type, and values that do not convert.
     for (filters, column) in [
         (f1("qty", "like", json!("1%")), "qty"),
+        (f1("name", "contains", json!("\u{0}")), "name"),
+        (f1("name", "like", json!("a\u{0}%")), "name"),
+        (f1("name", "eq", json!("a\u{0}")), "name"),
         (f1("active", "gt", json!(true)), "active"),
         (f1("ext_id", "contains", json!("1")), "ext_id"),
         (f1("created_at", "starts_with", json!("2026")), "created_at"),

@@ -228,6 +228,7 @@ pub async fn create_validation(backend: Backend) {
         ("ext_id", json!("not-a-uuid")),
         ("ext_id", json!(12)),
         ("name", json!(null)),
+        ("name", json!("a\u{0}b")),
         // The database assigns a generated key; a client cannot choose it.
         ("id", json!(9223372036854775807i64)),
         ("id", json!(1)),

@@ -380,12 +380,16 @@ impl Parser<'_> {
             }
         };
         let text = |json: &Json| -> Result<String> {
-            json.as_str().map(str::to_owned).ok_or_else(|| {
+            let text = json.as_str().ok_or_else(|| {
                 Error::invalid_column(
                     column.name,
                     format!("operator `{}` needs a string, got {}", op.as_str(), json_kind(json)),
                 )
-            })
+            })?;
+            if text.contains('\0') {
+                return Err(Error::invalid_column(column.name, crate::value::NUL_IN_TEXT));
+            }
+            Ok(text.to_owned())
         };
         Ok(match op {
             Operator::Eq | Operator::Neq | Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte => {
