@@ -1,5 +1,6 @@
-//! Sensor readings: each device publishes readings under its own MQTT identity; a hook stamps
-//! `device_id` from the client id and `recorded_at` from the server clock when absent.
+//! Sensor readings: each device publishes readings under its own MQTT identity; hooks stamp
+//! `device_id` from the client id and `recorded_at` from the server clock, and let a device delete
+//! only its own readings.
 //!
 //! ```text
 //! cargo run --release --example iot_sensors -- --port 1883
@@ -23,18 +24,25 @@ struct SensorReading {
     device_id: String,
     metric: String,
     value: f64,
+    /// Set by the server's clock when the reading arrives.
+    #[spec(read_only)]
     recorded_at: DateTime<Utc>,
 }
 
-/// The device is whoever is connected; the time is the server's unless the device sent one.
+/// The device is whoever is connected; the time is the server's.
 #[hook(before_create, entity = SensorReading)]
 async fn stamp_reading(ctx: &mut HookContext) -> mqttspec::Result<()> {
     let device = ctx.client().id().to_owned();
     ctx.set_field("device_id", json!(device));
-    if ctx.data().is_none_or(|d| d.get("recorded_at").is_none_or(|t| t.is_null())) {
-        ctx.set_field("recorded_at", json!(Utc::now().to_rfc3339()));
-    }
+    ctx.set_field("recorded_at", json!(Utc::now().to_rfc3339()));
     Ok(())
+}
+
+/// A device deletes only its own readings; another device's are `not_found`.
+#[hook(before_delete, entity = SensorReading)]
+async fn own_readings_only(ctx: &mut HookContext) -> mqttspec::Result<()> {
+    let device = ctx.client().id().to_owned();
+    ctx.add_filter("device_id", "eq", json!(device))
 }
 
 #[derive(Debug, Parser)]

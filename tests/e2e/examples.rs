@@ -113,6 +113,15 @@ async fn iot_sensors_stamps_device_and_time() {
     // device_id is not the client's to choose; readings are immutable.
     err(&device.request(json!({"operation": "create", "entity": "sensor_readings", "data": {"metric": "t", "value": 1, "device_id": "other"}})).await, "validation_error");
     err(&device.request(json!({"operation": "update", "entity": "sensor_readings", "record_id": reading["id"], "data": {"value": 1}})).await, "forbidden");
+    err(&device.request(json!({"operation": "create", "entity": "sensor_readings", "data": {"metric": "t", "value": 1, "recorded_at": "2000-01-01T00:00:00Z"}})).await, "validation_error");
     let mine = ok(&device.request(json!({"operation": "read", "entity": "sensor_readings", "options": {"filters": [{"column": "device_id", "operator": "eq", "value": "thermo-7"}]}})).await);
     assert_eq!(mine.as_array().unwrap().len(), 1);
+    // Another device cannot delete this reading; its own device can.
+    let mut other = TestClient::connect(server.port, "hygro-2", None).await.unwrap();
+    other.subscribe_own().await;
+    err(
+        &other.request(json!({"operation": "delete", "entity": "sensor_readings", "record_id": reading["id"]})).await,
+        "not_found",
+    );
+    ok(&device.request(json!({"operation": "delete", "entity": "sensor_readings", "record_id": reading["id"]})).await);
 }
