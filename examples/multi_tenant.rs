@@ -4,7 +4,8 @@
 //! ```text
 //! MQTTSPEC_JWT_SECRET=change-me cargo run --release --example multi_tenant -- --port 1883
 //! ```
-//! Claims: `sub` and `tenant_id` (strings), `roles` (array of strings), `exp` (checked when present).
+//! Claims: `sub` and `tenant_id` (strings), `roles` (array of strings), `exp` (checked when present:
+//! at CONNECT, and before each request, so a token that expires mid-connection stops working).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -31,6 +32,8 @@ struct Claims {
     tenant_id: String,
     #[serde(default)]
     roles: Vec<String>,
+    /// Expiry (seconds since the epoch), when the token has one.
+    exp: Option<u64>,
 }
 
 fn secret() -> String {
@@ -52,7 +55,22 @@ async fn authenticate(ctx: &mut HookContext) -> mqttspec::Result<()> {
     client.set_metadata("sub", json!(claims.sub));
     client.set_metadata("tenant_id", json!(claims.tenant_id));
     client.set_metadata("roles", json!(claims.roles));
+    if let Some(exp) = claims.exp {
+        client.set_metadata("exp", json!(exp));
+    }
     Ok(())
+}
+
+/// A token that expires while the client is connected stops working then: every later request
+/// is `unauthorized` (reconnect with a fresh token).
+#[hook(before_handle)]
+async fn token_still_valid(ctx: &mut HookContext) -> mqttspec::Result<()> {
+    let exp = ctx.client().metadata("exp").and_then(|e| e.as_u64());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    match exp {
+        Some(exp) if now >= exp => Err(Error::new(mqttspec::ErrorCode::Unauthorized, "the token has expired")),
+        _ => Ok(()),
+    }
 }
 
 fn tenant(ctx: &HookContext) -> mqttspec::Result<Json> {

@@ -50,6 +50,19 @@ async fn multi_tenant_isolates_tenants() {
     assert!(TestClient::connect(port, "forger", Some((&forged, ""))).await.is_err());
     assert!(TestClient::connect(port, "anonymous", None).await.is_err());
 
+    // A token whose expiry is now passes CONNECT (it is not yet past) but is expired for every
+    // request: what happens to any token once its time has come.
+    let mut expiring = None;
+    for _ in 0..3 {
+        if let Ok(c) = TestClient::connect(port, "expiring", Some((&token("eve", "a", &[], Some(0)), ""))).await {
+            expiring = Some(c);
+            break;
+        }
+    }
+    let mut expiring = expiring.expect("a token expiring this very second is accepted at CONNECT");
+    expiring.subscribe_own().await;
+    err(&expiring.request(json!({"operation": "read", "entity": "users"})).await, "unauthorized");
+
     let mut a = tenant_client(port, "a1", &token("ann", "a", &[], Some(3600))).await;
     let mut b = tenant_client(port, "b1", &token("bob", "b", &[], None)).await;
     let mut b_admin = tenant_client(port, "b-admin", &token("boss", "b", &["admin"], None)).await;
