@@ -241,6 +241,10 @@ async fn remembered_replies_belong_to_the_identity_that_caused_them() {
     mallory.subscribe_own().await;
     let own = ok(&mallory.request(create("mallory")).await);
     assert_eq!(own["name"], "mallory", "executed afresh, not alice's stored reply");
+    // ... and leaves alice's replies alone: her next redelivery still gets her first reply.
+    let mut back = TestClient::connect(server.port, "shared", Some(("alice", "pw"))).await.unwrap();
+    back.subscribe_own().await;
+    assert_eq!(ok(&back.request(create("alice")).await), first);
     assert_eq!(server.user_count().await, 2);
 }
 
@@ -282,4 +286,37 @@ async fn a_redelivery_racing_its_first_run_executes_once() {
     assert_eq!(ok(&a)["name"], "R");
     assert_eq!(a, b, "the redelivery gets the first run's reply");
     assert_eq!(server.user_count().await, 1, "executed once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_is_withheld_from_another_identity_that_took_the_client_id() {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (g, e) = (gate.clone(), entered.clone());
+    let server = TestServer::start_with(Backend::Sqlite, move |b| {
+        b.hook(
+            mqttspec::HookPoint::BeforeCreate,
+            0,
+            "hold",
+            mqttspec::hooks::hook_fn(move |_ctx| {
+                let (g, e) = (g.clone(), e.clone());
+                Box::pin(async move {
+                    e.notify_one();
+                    g.acquire().await.expect("open").forget();
+                    Ok(())
+                })
+            }),
+        )
+    })
+    .await;
+    let alice = TestClient::connect(server.port, "shared-id", Some(("alice", "pw"))).await.unwrap();
+    alice.send(&json!({"id": "a1", "type": "request", "operation": "create", "entity": "users", "data": {"name": "A", "email": "a@x"}})).await;
+    entered.notified().await;
+    let mut mallory = TestClient::connect(server.port, "shared-id", Some(("mallory", "pw"))).await.unwrap();
+    mallory.subscribe_own().await;
+    gate.add_permits(1);
+    // Alice's create completes (her redelivery would get its reply), but mallory reads nothing of it.
+    ok(&mallory.request(json!({"operation": "meta"})).await);
+    assert!(mallory.anything().await.is_none(), "alice's reply reached mallory");
+    assert_eq!(server.user_count().await, 1);
 }

@@ -92,6 +92,11 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
         if let Some(running) = running {
             core.replies.release(&running);
         }
+        // A client id taken over by another identity meanwhile: the reply is not theirs to read.
+        if !core.holds_identity(client) {
+            tracing::info!("reply withheld: the client id now belongs to another identity");
+            return;
+        }
         let topic = reply_topic(core, client.id(), request.response_topic.as_deref());
         let message = Outbound {
             topic,

@@ -14,12 +14,12 @@ use bytes::Bytes;
 pub(crate) struct ReplyCache {
     window: Duration,
     keep_last: usize,
-    clients: Mutex<HashMap<String, ClientReplies>>,
+    /// By client id and the identity (MQTT username) under which the requests came.
+    clients: Mutex<HashMap<(String, Option<String>), ClientReplies>>,
 }
 
 #[derive(Debug, Default)]
 struct ClientReplies {
-    owner: Option<String>,
     /// Requests being executed now: a second arrival of one waits for its reply.
     running: HashMap<String, tokio::sync::watch::Receiver<()>>,
     order: VecDeque<(String, Instant)>,
@@ -40,9 +40,13 @@ pub(crate) enum Claim {
 /// The right to execute one request; waiters wake when it is dropped.
 #[derive(Debug)]
 pub(crate) struct Running {
-    client: String,
+    client: (String, Option<String>),
     id: String,
     _done: tokio::sync::watch::Sender<()>,
+}
+
+fn key(client: &str, owner: Option<&str>) -> (String, Option<String>) {
+    (client.to_owned(), owner.map(str::to_owned))
 }
 
 /// However young, no client keeps more than this many multiples of `keep_last`.
@@ -53,7 +57,7 @@ impl ReplyCache {
         Self { window, keep_last: keep_last.max(1), clients: Mutex::new(HashMap::new()) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ClientReplies>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Option<String>), ClientReplies>> {
         self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -62,10 +66,7 @@ impl ReplyCache {
     /// claiming again; else the right to execute it, released when the [`Running`] drops.
     pub fn claim(&self, client: &str, owner: Option<&str>, id: &str) -> Claim {
         let mut clients = self.lock();
-        let entry = clients.entry(client.to_owned()).or_default();
-        if entry.owner.as_deref() != owner {
-            *entry = ClientReplies { owner: owner.map(str::to_owned), ..ClientReplies::default() };
-        }
+        let entry = clients.entry(key(client, owner)).or_default();
         if let Some(reply) = entry.replies.get(id) {
             return Claim::Stored(reply.clone());
         }
@@ -77,7 +78,7 @@ impl ReplyCache {
         }
         let (done, watch) = tokio::sync::watch::channel(());
         entry.running.insert(id.to_owned(), watch);
-        Claim::Execute(Running { client: client.to_owned(), id: id.to_owned(), _done: done })
+        Claim::Execute(Running { client: key(client, owner), id: id.to_owned(), _done: done })
     }
 
     /// Ends a claim: drops the running mark (waking those who wait).
@@ -90,17 +91,14 @@ impl ReplyCache {
     #[cfg(test)]
     pub fn get(&self, client: &str, owner: Option<&str>, id: &str) -> Option<Bytes> {
         let clients = self.lock();
-        let entry = clients.get(client).filter(|e| e.owner.as_deref() == owner)?;
+        let entry = clients.get(&key(client, owner))?;
         entry.replies.get(id).cloned()
     }
 
     pub fn put(&self, client: &str, owner: Option<&str>, id: &str, reply: Bytes) {
         let now = Instant::now();
         let mut clients = self.lock();
-        let entry = clients.entry(client.to_owned()).or_default();
-        if entry.owner.as_deref() != owner {
-            *entry = ClientReplies { owner: owner.map(str::to_owned), ..ClientReplies::default() };
-        }
+        let entry = clients.entry(key(client, owner)).or_default();
         if entry.replies.insert(id.to_owned(), reply).is_none() {
             entry.order.push_back((id.to_owned(), now));
         }
@@ -118,7 +116,7 @@ impl ReplyCache {
     /// Forgets the clients (not in `connected`) whose every reply is older than the window.
     pub fn sweep(&self, connected: impl Fn(&str) -> bool) {
         let now = Instant::now();
-        self.lock().retain(|client, replies| {
+        self.lock().retain(|(client, _), replies| {
             connected(client) || replies.order.back().is_some_and(|(_, at)| now.duration_since(*at) <= self.window)
         });
     }
@@ -170,7 +168,12 @@ mod tests {
         assert_eq!(cache.get("shared", Some("alice"), "1").as_deref(), Some(&b"alice's"[..]));
         assert_eq!(cache.get("shared", Some("mallory"), "1"), None);
         assert_eq!(cache.get("shared", None, "1"), None);
-        cache.put("shared", Some("mallory"), "2", Bytes::from_static(b"mallory's"));
-        assert_eq!(cache.get("shared", Some("alice"), "1"), None, "a new identity starts afresh");
+        cache.put("shared", Some("mallory"), "1", Bytes::from_static(b"mallory's"));
+        assert_eq!(cache.get("shared", Some("mallory"), "1").as_deref(), Some(&b"mallory's"[..]));
+        assert_eq!(
+            cache.get("shared", Some("alice"), "1").as_deref(),
+            Some(&b"alice's"[..]),
+            "another identity's requests leave alice's replies alone"
+        );
     }
 }

@@ -204,6 +204,11 @@ impl Core {
         self.publisher.get().expect("publisher set at start")
     }
 
+    /// Whether the connection now holding `client`'s id (if any) has the same identity (username).
+    fn holds_identity(&self, client: &Client) -> bool {
+        self.lock_clients().get(client.id()).is_none_or(|e| e.client.username() == client.username())
+    }
+
     fn client(&self, id: &str) -> Client {
         self.lock_clients().get(id).map(|e| e.client.clone()).unwrap_or_else(|| Client::new(id, None, None, None))
     }
