@@ -59,6 +59,10 @@ pub(crate) struct Core {
     workers: Mutex<HashMap<String, mpsc::Sender<InboundRequest>>>,
     worker_tasks: Mutex<Vec<JoinHandle<()>>>,
     accepting: AtomicBool,
+    /// Set at the end of a shutdown: requests are refused at the broker, not answered.
+    closing: AtomicBool,
+    /// Refusals being answered now (shutdown waits for them before draining).
+    refusing: std::sync::atomic::AtomicUsize,
 }
 
 struct ClientEntry {
@@ -107,6 +111,8 @@ impl Server {
             workers: Mutex::new(HashMap::new()),
             worker_tasks: Mutex::new(Vec::new()),
             accepting: AtomicBool::new(true),
+            closing: AtomicBool::new(false),
+            refusing: std::sync::atomic::AtomicUsize::new(0),
         });
         let broker =
             EmbeddedBroker::start(&core.config.embedded, core.topics.clone(), Arc::new(CoreGate(core.clone()))).await?;
@@ -149,16 +155,29 @@ impl Server {
     pub async fn shutdown(self) {
         self.core.accepting.store(false, Ordering::SeqCst);
         self.broker.stop_accepting().await;
-        // Closing the queues lets every worker finish what it holds, then end.
+        // Closing the queues lets every worker finish what it holds, then end; a request that
+        // slipped in as accepting stopped may have started one more worker: wait for those too.
         self.core.lock_workers().clear();
-        let tasks =
-            std::mem::take(&mut *self.core.worker_tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        for task in tasks {
-            let _ = task.await;
+        loop {
+            let tasks =
+                std::mem::take(&mut *self.core.worker_tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            if tasks.is_empty() {
+                break;
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+            self.core.lock_workers().clear();
         }
         self.core.notifier.flush().await;
         self.notifier.abort();
         self.sweeper.abort();
+        // From here requests are refused at the broker (no PUBACK: the client sends them again
+        // to the next server); refusals already being answered finish first.
+        self.core.closing.store(true, Ordering::SeqCst);
+        while self.core.refusing.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         // Replies were handed to the sessions; wait until they are delivered (acknowledged at QoS ≥ 1).
         self.broker.drain(SHUTDOWN_DRAIN).await;
         self.broker.disconnect_all().await;
@@ -315,17 +334,28 @@ impl Gate for CoreGate {
         self.end_session(client_id, &client).await;
     }
 
-    async fn request(&self, request: InboundRequest) {
+    async fn request(&self, request: InboundRequest) -> bool {
         if !self.accepting.load(Ordering::SeqCst) {
-            tracing::info!(client = %request.client_id, "request refused: shutting down");
-            let error = crate::Error::new(crate::ErrorCode::Unavailable, "the server is shutting down; retry later");
-            dispatch::refuse(&self.0, request, &error).await;
-            return;
+            // Counted before `closing` is read: shutdown waits for every refusal that saw it unset.
+            self.refusing.fetch_add(1, Ordering::SeqCst);
+            let closing = self.closing.load(Ordering::SeqCst);
+            if !closing {
+                tracing::info!(client = %request.client_id, "request refused: shutting down");
+                let error =
+                    crate::Error::new(crate::ErrorCode::Unavailable, "the server is shutting down; retry later");
+                dispatch::refuse(&self.0, request, &error).await;
+            }
+            self.refusing.fetch_sub(1, Ordering::SeqCst);
+            return !closing;
         }
         let sender = self.0.worker(&request.client_id);
-        if sender.send(request).await.is_err() {
-            tracing::warn!("request dropped: client worker stopped");
+        if let Err(mpsc::error::SendError(request)) = sender.send(request).await {
+            // The worker ended under us (its client reconnected): hand it to a fresh one.
+            if self.0.worker(&request.client_id).send(request).await.is_err() {
+                tracing::error!("request dropped: no worker takes it");
+            }
         }
+        true
     }
 
     fn allow_publish(&self, client_id: &str, topic: &str) -> bool {

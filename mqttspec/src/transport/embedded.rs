@@ -326,7 +326,7 @@ impl Handler for HookHandle {
                 }
                 if hooks.topics.request_client(topic).is_some() {
                     let properties = publish.properties.as_ref();
-                    hooks
+                    let taken = hooks
                         .gate
                         .request(InboundRequest {
                             client_id: client.to_owned(),
@@ -335,6 +335,10 @@ impl Handler for HookHandle {
                             response_topic: properties.and_then(|p| p.response_topic.as_ref().map(|t| t.to_string())),
                         })
                         .await;
+                    if !taken {
+                        let closing = PublishAclResult::rejected(true, Some(ByteString::from_static("server closing")));
+                        return (false, Some(HookResult::PublishAclResult(closing)));
+                    }
                 }
                 (false, Some(HookResult::PublishAclResult(PublishAclResult::allow())))
             }

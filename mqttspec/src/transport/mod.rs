@@ -88,8 +88,10 @@ pub trait Gate: Send + Sync + 'static {
     async fn connected(&self, client_id: &str, session: u64);
     /// A session ended.
     async fn disconnected(&self, client_id: &str, session: u64);
-    /// A request arrived (awaiting applies back-pressure to that client only).
-    async fn request(&self, request: InboundRequest);
+    /// A request arrived (awaiting applies back-pressure to that client only). `false`: the
+    /// server is closing and takes nothing more; the broker refuses the PUBLISH and drops the
+    /// connection, so the client keeps the message unacknowledged and sends it again later.
+    async fn request(&self, request: InboundRequest) -> bool;
     /// Whether a client may publish to a topic outside the protocol's namespace.
     fn allow_publish(&self, client_id: &str, topic: &str) -> bool;
     /// Whether a client may subscribe to a filter outside the protocol's namespace.
