@@ -6,6 +6,33 @@ use serde_json::json;
 use crate::harness::{TestClient, TestServer, ok};
 use crate::support::Backend;
 
+/// A server whose `point` hooks wait at a gate: `entered` fires as one starts waiting; each permit
+/// added to `gate` lets one through.
+async fn server_with_held_hook(
+    point: mqttspec::HookPoint,
+) -> (TestServer, std::sync::Arc<tokio::sync::Semaphore>, std::sync::Arc<tokio::sync::Notify>) {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (g, e) = (gate.clone(), entered.clone());
+    let server = TestServer::start_with(Backend::Sqlite, move |b| {
+        b.hook(
+            point,
+            0,
+            "hold",
+            mqttspec::hooks::hook_fn(move |_ctx| {
+                let (g, e) = (g.clone(), e.clone());
+                Box::pin(async move {
+                    e.notify_one();
+                    g.acquire().await.expect("open").forget();
+                    Ok(())
+                })
+            }),
+        )
+    })
+    .await;
+    (server, gate, entered)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impersonation_and_eavesdropping_are_refused() {
     let server = TestServer::start(Backend::Sqlite).await;
@@ -94,25 +121,7 @@ async fn credentials_and_before_connect_refusals_use_their_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_answers_requests_in_flight() {
-    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
-    let (g, e) = (gate.clone(), entered.clone());
-    let server = TestServer::start_with(Backend::Sqlite, move |b| {
-        b.hook(
-            mqttspec::HookPoint::BeforeRead,
-            0,
-            "hold",
-            mqttspec::hooks::hook_fn(move |_ctx| {
-                let (g, e) = (g.clone(), e.clone());
-                Box::pin(async move {
-                    e.notify_one();
-                    g.acquire().await.expect("open").forget();
-                    Ok(())
-                })
-            }),
-        )
-    })
-    .await;
+    let (server, gate, entered) = server_with_held_hook(mqttspec::HookPoint::BeforeRead).await;
     let mut c = server.client("alice").await;
     c.subscribe_own().await;
     for i in 0..5 {
@@ -250,25 +259,7 @@ async fn remembered_replies_belong_to_the_identity_that_caused_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_racing_its_first_run_executes_once() {
-    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
-    let (g, e) = (gate.clone(), entered.clone());
-    let server = TestServer::start_with(Backend::Sqlite, move |b| {
-        b.hook(
-            mqttspec::HookPoint::BeforeCreate,
-            0,
-            "hold",
-            mqttspec::hooks::hook_fn(move |_ctx| {
-                let (g, e) = (g.clone(), e.clone());
-                Box::pin(async move {
-                    e.notify_one();
-                    g.acquire().await.expect("open").forget();
-                    Ok(())
-                })
-            }),
-        )
-    })
-    .await;
+    let (server, gate, entered) = server_with_held_hook(mqttspec::HookPoint::BeforeCreate).await;
     let create = json!({"id": "r1", "type": "request", "operation": "create", "entity": "users", "data": {"name": "R", "email": "r@x"}});
     let first = server.client("racer").await;
     first.send(&create).await;
@@ -290,25 +281,7 @@ async fn a_redelivery_racing_its_first_run_executes_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_is_withheld_from_another_identity_that_took_the_client_id() {
-    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
-    let (g, e) = (gate.clone(), entered.clone());
-    let server = TestServer::start_with(Backend::Sqlite, move |b| {
-        b.hook(
-            mqttspec::HookPoint::BeforeCreate,
-            0,
-            "hold",
-            mqttspec::hooks::hook_fn(move |_ctx| {
-                let (g, e) = (g.clone(), e.clone());
-                Box::pin(async move {
-                    e.notify_one();
-                    g.acquire().await.expect("open").forget();
-                    Ok(())
-                })
-            }),
-        )
-    })
-    .await;
+    let (server, gate, entered) = server_with_held_hook(mqttspec::HookPoint::BeforeCreate).await;
     let alice = TestClient::connect(server.port, "shared-id", Some(("alice", "pw"))).await.unwrap();
     alice.send(&json!({"id": "a1", "type": "request", "operation": "create", "entity": "users", "data": {"name": "A", "email": "a@x"}})).await;
     entered.notified().await;
