@@ -43,7 +43,8 @@ impl Value {
             ColumnType::Integer => {
                 let n = match json {
                     J::Number(n) => n.as_i64().ok_or_else(|| {
-                        let whole = n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9.2e18);
+                        let whole =
+                            n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() >= i64::MAX as f64);
                         if whole { format!("{n} is out of range") } else { expected("an integer") }
                     })?,
                     _ => return Err(expected("an integer")),
@@ -119,7 +120,6 @@ impl Value {
         }
     }
 
-    /// The canonical text form used for SQLite storage of timestamps: fixed width, so text order is time order.
     /// The column type a value naturally binds as (`None` for NULL).
     pub(crate) fn column_type(&self) -> Option<ColumnType> {
         Some(match self {
@@ -135,21 +135,33 @@ impl Value {
         })
     }
 
+    /// The text SQLite stores for the types it has no type of its own for (timestamps, dates,
+    /// UUIDs, JSON); `None` for the others.
+    pub(crate) fn sqlite_text(&self) -> Option<String> {
+        Some(match self {
+            Value::Timestamp(t) => Value::sqlite_timestamp(t),
+            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Value::Uuid(u) => u.hyphenated().to_string(),
+            Value::Json(v) => v.to_string(),
+            _ => return None,
+        })
+    }
+
     /// The value as SQLite stores it, in JSON (for lists bound as one JSON array).
     pub(crate) fn sqlite_json(&self) -> serde_json::Value {
+        if let Some(text) = self.sqlite_text() {
+            return text.into();
+        }
         match self {
-            Value::Null => serde_json::Value::Null,
             Value::Int(n) => (*n).into(),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
             Value::Bool(b) => i64::from(*b).into(),
             Value::Text(s) => s.as_str().into(),
-            Value::Timestamp(t) => Value::sqlite_timestamp(t).into(),
-            Value::Date(d) => d.format("%Y-%m-%d").to_string().into(),
-            Value::Uuid(u) => u.hyphenated().to_string().into(),
-            Value::Json(v) => v.to_string().into(),
+            _ => serde_json::Value::Null,
         }
     }
 
+    /// The canonical text form used for SQLite storage of timestamps: fixed width, so text order is time order.
     pub(crate) fn sqlite_timestamp(t: &DateTime<Utc>) -> String {
         t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
     }

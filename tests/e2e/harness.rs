@@ -29,6 +29,8 @@ pub struct User {
 pub struct TestServer {
     pub server: Server,
     pub port: u16,
+    /// The server's database, for reading beside it.
+    pub db: mqttspec::Database,
 }
 
 impl TestServer {
@@ -49,7 +51,7 @@ impl TestServer {
         let mut conn = db.acquire().await.unwrap();
         conn.conn().execute("CREATE UNIQUE INDEX IF NOT EXISTS users_email ON users (email)").await.unwrap();
         let port = server.local_addr().port();
-        Self { server, port }
+        Self { server, port, db }
     }
 
     pub async fn client(&self, id: &str) -> TestClient {

@@ -266,8 +266,6 @@ async fn audit_rows(db: &mqttspec::Database) -> Vec<String> {
 
 /// A hook's statements on `ctx.transaction()` commit with the write, and roll back with it.
 pub async fn hooks_write_inside_the_transaction(backend: Backend) {
-    let db = fresh_database(backend).await;
-    db.acquire().await.unwrap().conn().execute("CREATE TABLE audit (what TEXT NOT NULL)").await.unwrap();
     let audit = hook_fn(|ctx| {
         Box::pin(async move {
             let what = format!("{}:{}", ctx.point(), ctx.result().and_then(|r| r.get("name")).unwrap_or(&json!(null)));
@@ -292,27 +290,22 @@ pub async fn hooks_write_inside_the_transaction(backend: Backend) {
             Ok(())
         })
     });
-    let server = Server::builder()
-        .database(db.clone())
-        .without_discovery()
-        .without_discovered_hooks()
-        .entity::<User>()
-        .create_tables(true)
-        .hook(HookPoint::AfterCreate, 10, "audit", audit)
-        .hook(HookPoint::AfterCreate, 0, "refuse-bad", refuse_bad)
-        .hook(HookPoint::BeforeRead, 0, "no-tx", no_tx_on_reads)
-        .listen(([127, 0, 0, 1], 0).into())
-        .start()
-        .await
-        .unwrap();
-    let mut c = TestClient::connect(server.local_addr().port(), "auditor", None).await.unwrap();
+    let server = TestServer::start_with(backend, |b| {
+        b.hook(HookPoint::AfterCreate, 10, "audit", audit)
+            .hook(HookPoint::AfterCreate, 0, "refuse-bad", refuse_bad)
+            .hook(HookPoint::BeforeRead, 0, "no-tx", no_tx_on_reads)
+    })
+    .await;
+    let db = &server.db;
+    db.acquire().await.unwrap().conn().execute("CREATE TABLE audit (what TEXT NOT NULL)").await.unwrap();
+    let mut c = server.client("auditor").await;
     c.subscribe_own().await;
     ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "good", "email": "g@x"}})).await);
     // The audit hook runs first and inserts its row; the next hook fails: both rows roll back.
     let batch = json!([{"name": "fine", "email": "f@x"}, {"name": "bad", "email": "b@x"}]);
     err(&c.request(json!({"operation": "create", "entity": "users", "data": batch})).await, "validation_error");
-    assert_eq!(audit_rows(&db).await, vec!["after_create:\"good\"".to_owned()]);
+    assert_eq!(audit_rows(db).await, vec!["after_create:\"good\"".to_owned()]);
     let users = ok(&c.request(json!({"operation": "read", "entity": "users"})).await);
     assert_eq!(users.as_array().unwrap().len(), 1, "the failed batch left no user behind");
-    server.shutdown().await;
+    server.server.shutdown().await;
 }

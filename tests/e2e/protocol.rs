@@ -219,3 +219,23 @@ pub async fn idempotent_redelivery(backend: Backend) {
     err(&bob.reply_with_id(&json!("")).await, "invalid_message");
     assert_eq!(server.user_count().await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_pool_built_elsewhere_is_refused_at_start() {
+    // Only `Database::connect` registers the case-folding function the SQL relies on.
+    let url = crate::support::fresh_database_url(Backend::Sqlite).await;
+    let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap().create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let error = mqttspec::Server::builder()
+        .database(mqttspec::Database::Sqlite(pool))
+        .without_discovery()
+        .entity::<crate::harness::User>()
+        .listen(([127, 0, 0, 1], 0).into())
+        .start()
+        .await
+        .expect_err("refused");
+    assert_eq!(error.code(), mqttspec::ErrorCode::Unavailable);
+    assert!(error.message().contains("mqttspec_fold"), "{}", error.message());
+    let good = mqttspec::Database::connect(&url).await.unwrap();
+    good.check().await.expect("Database::connect registers it");
+}

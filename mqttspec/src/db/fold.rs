@@ -6,13 +6,18 @@
 //! sqlx itself does for `REGEXP`.
 #![allow(unsafe_code)]
 
+use std::ffi::CStr;
 use std::os::raw::c_int;
 
 use libsqlite3_sys as ffi;
 
+/// The function's name for SQLite's C API.
+const NAME: &CStr = c"mqttspec_fold";
 /// The SQL name of the function.
-pub(crate) const FOLD: &str = "mqttspec_fold";
-const NAME: &[u8] = b"mqttspec_fold\0";
+pub(crate) const FOLD: &str = match NAME.to_str() {
+    Ok(name) => name,
+    Err(_) => panic!("the name is ASCII"),
+};
 
 /// Registers the function on a connection.
 pub(crate) async fn register(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
@@ -24,7 +29,7 @@ pub(crate) async fn register(conn: &mut sqlx::SqliteConnection) -> Result<(), sq
     let rc = unsafe {
         ffi::sqlite3_create_function_v2(
             db,
-            NAME.as_ptr().cast(),
+            NAME.as_ptr(),
             1,
             ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC | ffi::SQLITE_INNOCUOUS,
             std::ptr::null_mut(),

@@ -110,13 +110,13 @@ impl Database {
     pub async fn check(&self) -> Result<()> {
         let mut conn = self.acquire().await?;
         match conn.conn() {
-            Conn::Sqlite(c) => sqlx::query("SELECT mqttspec_fold('A')").execute(&mut *c).await.map(drop).map_err(|e| {
-                Error::new(
-                    ErrorCode::Unavailable,
-                    "this SQLite pool lacks the mqttspec_fold function: open it with Database::connect",
-                )
-                .with_source(e)
-            }),
+            Conn::Sqlite(c) => {
+                let probe = format!("SELECT {FOLD}('A')");
+                sqlx::raw_sql(&probe).execute(&mut *c).await.map(drop).map_err(|e| {
+                    let message = format!("this SQLite pool lacks the {FOLD} function: open it with Database::connect");
+                    Error::new(ErrorCode::Unavailable, message).with_source(e)
+                })
+            }
             mut other => other.ping().await,
         }
     }
@@ -276,10 +276,15 @@ impl Conn<'_> {
     /// returns the number of rows it changed. NULL is bound as text; cast it where the column's
     /// type differs (`CAST($1 AS INTEGER)`).
     pub async fn execute_with(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let b = SqlBuilder::raw(sql, params);
         match self {
-            Conn::Sqlite(c) => sqlite_query(&b).execute(&mut **c).await.map(|r| r.rows_affected()),
-            Conn::Postgres(c) => pg_query(&b).execute(&mut **c).await.map(|r| r.rows_affected()),
+            Conn::Sqlite(c) => {
+                let b = SqlBuilder::raw(Dialect::Sqlite, sql, params);
+                sqlite_query(&b).execute(&mut **c).await.map(|r| r.rows_affected())
+            }
+            Conn::Postgres(c) => {
+                let b = SqlBuilder::raw(Dialect::Postgres, sql, params);
+                pg_query(&b).execute(&mut **c).await.map(|r| r.rows_affected())
+            }
         }
         .map_err(classify)
     }
@@ -332,10 +337,7 @@ fn sqlite_query(b: &SqlBuilder) -> SqliteQuery<'_> {
             Value::Float(f) => query.bind(*f),
             Value::Bool(v) => query.bind(*v),
             Value::Text(s) => query.bind(s.as_str()),
-            Value::Timestamp(t) => query.bind(Value::sqlite_timestamp(t)),
-            Value::Date(d) => query.bind(d.format("%Y-%m-%d").to_string()),
-            Value::Uuid(u) => query.bind(u.hyphenated().to_string()),
-            Value::Json(v) => query.bind(v.to_string()),
+            Value::Timestamp(_) | Value::Date(_) | Value::Uuid(_) | Value::Json(_) => query.bind(value.sqlite_text()),
         };
     }
     query

@@ -295,16 +295,15 @@ impl Engine {
             return Err(Error::validation("update needs `record_id` or the primary key inside `data`"));
         }
         WriteData::check_client_keys(def, object, true)?;
+        let tx = SharedTx::new(self.db.begin().await?);
         let mut stage = Stage {
             operation: Operation::Update,
             target,
             options: QueryOptions::default(),
             data: Some(object.clone()),
             result: None,
-            tx: None,
+            tx: Some(tx.clone()),
         };
-        let tx = SharedTx::new(self.db.begin().await?);
-        stage.tx = Some(tx.clone());
         hooks.before(def, &mut stage).await?;
         let pk = stage.target.clone().ok_or_else(|| Error::validation("update needs a target"))?;
         let data = WriteData::for_update(def, stage.data.as_ref().expect("set above"), Origin::Trusted)?;

@@ -4,6 +4,6 @@ mod message;
 mod reply;
 mod topic;
 
-pub use message::{Envelope, MessageType, parse_envelope};
+pub use message::{Envelope, MessageType, parse_envelope, recover_id};
 pub use reply::{error_reply, notification, pong, success_reply, timestamp};
 pub use topic::Topics;

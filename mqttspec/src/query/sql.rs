@@ -10,7 +10,7 @@ use crate::value::Value;
 
 /// Longest `in` list that SQLite gets as one parameter per value; longer ones are bound as one
 /// JSON array.
-pub(crate) const SQLITE_INLINE_LIST: usize = 32;
+const SQLITE_INLINE_LIST: usize = 32;
 
 /// A statement under construction and its parameters (each with its column type, so that a
 /// NULL is bound with the right SQL type).
@@ -28,9 +28,9 @@ impl SqlBuilder {
 
     /// A statement written by the application (a hook), with its values bound in order; a NULL
     /// is bound as text.
-    pub fn raw(sql: &str, params: &[Value]) -> Self {
+    pub fn raw(dialect: Dialect, sql: &str, params: &[Value]) -> Self {
         let params = params.iter().map(|v| (v.clone(), v.column_type().unwrap_or(ColumnType::Text))).collect();
-        Self { dialect: Dialect::Sqlite, sql: sql.to_owned(), params }
+        Self { dialect, sql: sql.to_owned(), params }
     }
 
     /// Appends SQL text that comes from generated metadata or from this module.

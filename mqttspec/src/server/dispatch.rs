@@ -17,7 +17,7 @@ use crate::entity::EntityDef;
 use crate::error::{Error, ErrorCode, Result};
 use crate::hooks::{Client, HookContext, HookPoint, HookRegistry};
 use crate::operation::Operation;
-use crate::protocol::{Envelope, MessageType, error_reply, parse_envelope, pong, success_reply};
+use crate::protocol::{Envelope, MessageType, error_reply, parse_envelope, pong, recover_id, success_reply};
 use crate::query::QueryOptions;
 use crate::transport::{InboundRequest, Outbound};
 
@@ -86,11 +86,9 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
                 }
             }
         };
-        if reply.remember && !id.is_empty() {
-            core.replies.put(client.id(), client.username(), &id, reply.payload.clone());
-        }
+        // Every executed message with an id holds a claim: store its reply and wake any repeat.
         if let Some(running) = running {
-            core.replies.release(&running);
+            core.replies.finish(running, reply.remember.then(|| reply.payload.clone()));
         }
         // A client id taken over by another identity meanwhile: the reply is not theirs to read.
         if !core.holds_identity(client) {
@@ -138,10 +136,7 @@ impl Reply {
 
 /// Answers a request that will not be executed (the server is shutting down) with `error`.
 pub(super) async fn refuse(core: &Core, request: InboundRequest, error: &Error) {
-    let id = match parse_envelope(&request.payload) {
-        Ok(envelope) => envelope.id,
-        Err((id, _)) => id,
-    };
+    let id = recover_id(&request.payload);
     let message = Outbound {
         topic: reply_topic(core, &request.client_id, request.response_topic.as_deref()),
         payload: Bytes::from(serde_json::to_vec(&error_reply(&id, error)).expect("serializable")),

@@ -81,10 +81,14 @@ impl ReplyCache {
         Claim::Execute(Running { client: key(client, owner), id: id.to_owned(), _done: done })
     }
 
-    /// Ends a claim: drops the running mark (waking those who wait).
-    pub fn release(&self, running: &Running) {
-        if let Some(entry) = self.lock().get_mut(&running.client) {
-            entry.running.remove(&running.id);
+    /// Ends a claim: remembers its reply (when given) and drops the running mark, waking those
+    /// who wait, who then find the reply (or, without one, execute themselves).
+    pub fn finish(&self, running: Running, reply: Option<Bytes>) {
+        let mut clients = self.lock();
+        let entry = clients.entry(running.client.clone()).or_default();
+        entry.running.remove(&running.id);
+        if let Some(reply) = reply {
+            self.store(entry, &running.id, reply);
         }
     }
 
@@ -95,10 +99,13 @@ impl ReplyCache {
         entry.replies.get(id).cloned()
     }
 
+    #[cfg(test)]
     pub fn put(&self, client: &str, owner: Option<&str>, id: &str, reply: Bytes) {
+        self.store(self.lock().entry(key(client, owner)).or_default(), id, reply);
+    }
+
+    fn store(&self, entry: &mut ClientReplies, id: &str, reply: Bytes) {
         let now = Instant::now();
-        let mut clients = self.lock();
-        let entry = clients.entry(key(client, owner)).or_default();
         if entry.replies.insert(id.to_owned(), reply).is_none() {
             entry.order.push_back((id.to_owned(), now));
         }
@@ -150,9 +157,7 @@ mod tests {
         let Claim::Execute(first) = cache.claim("c", None, "7") else { panic!("the first claim executes") };
         let Claim::Wait(mut waiting) = cache.claim("c", None, "7") else { panic!("the second waits") };
         let waiter = tokio::spawn(async move { waiting.changed().await.is_err() });
-        cache.put("c", None, "7", Bytes::from_static(b"reply"));
-        cache.release(&first);
-        drop(first);
+        cache.finish(first, Some(Bytes::from_static(b"reply")));
         assert!(waiter.await.unwrap(), "the waiter wakes when the first run ends");
         assert!(matches!(cache.claim("c", None, "7"), Claim::Stored(r) if r == "reply"));
         // An executor that vanished without releasing holds nobody up.
