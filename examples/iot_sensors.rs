@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         .listen(SocketAddr::new(args.host, args.port))
         .start()
         .await?;
-    tracing::info!(addr = %server.local_addr(), "iot_sensors serving public.sensor_readings; Ctrl-C stops");
+    tracing::info!(addr = ?server.local_addr(), "iot_sensors serving public.sensor_readings; Ctrl-C stops");
     server.run().await?;
     Ok(())
 }

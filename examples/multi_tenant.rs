@@ -52,6 +52,8 @@ async fn authenticate(ctx: &mut HookContext) -> mqttspec::Result<()> {
         .map_err(|e| Error::forbidden(format!("invalid token: {e}")))?
         .claims;
     let client = ctx.client();
+    // The principal, not the token: a refreshed token resumes the same session and its replies.
+    client.set_principal(format!("{}/{}", claims.tenant_id, claims.sub));
     client.set_metadata("sub", json!(claims.sub));
     client.set_metadata("tenant_id", json!(claims.tenant_id));
     client.set_metadata("roles", json!(claims.roles));
@@ -159,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
         .listen(SocketAddr::new(args.host, args.port))
         .start()
         .await?;
-    tracing::info!(addr = %server.local_addr(), "multi_tenant serving public.users; Ctrl-C stops");
+    tracing::info!(addr = ?server.local_addr(), "multi_tenant serving public.users; Ctrl-C stops");
     server.run().await?;
     Ok(())
 }

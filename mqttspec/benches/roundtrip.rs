@@ -159,7 +159,7 @@ async fn main() {
         .start()
         .await
         .unwrap();
-    let port = server.local_addr().port();
+    let port = server.local_addr().expect("embedded broker").port();
     let mut p = probe(port, "bench").await;
     let seed = json!({"id": "seed", "type": "request", "operation": "create", "entity": "users", "data": {"name": "a", "email": "a@x"}});
     p.client.publish("spec/bench/request", QoS::AtLeastOnce, false, serde_json::to_vec(&seed).unwrap()).await.unwrap();

@@ -8,7 +8,31 @@ use rumqttc::{AsyncClient, ConnectReturnCode, Event, MqttOptions, Packet, QoS, S
 use serde_json::{Value as Json, json};
 use tokio::sync::mpsc;
 
+use crate::broker::Mosquitto;
 use crate::support::{Backend, fresh_database};
+
+/// Which broker the server runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broker {
+    /// The embedded rmqtt broker.
+    Embedded,
+    /// A Mosquitto started for the test with the shipped configuration (`deploy/mosquitto`);
+    /// the server connects to it as user `mqttspec`, clients as user `client`.
+    Mosquitto,
+}
+
+/// A database and a broker.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    pub backend: Backend,
+    pub broker: Broker,
+}
+
+impl From<Backend> for Setup {
+    fn from(backend: Backend) -> Self {
+        Self { backend, broker: Broker::Embedded }
+    }
+}
 
 /// How long a test waits for a message that must come.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -28,34 +52,61 @@ pub struct User {
 
 pub struct TestServer {
     pub server: Server,
+    /// The port clients connect to (the embedded broker's, or Mosquitto's).
     pub port: u16,
     /// The server's database, for reading beside it.
     pub db: mqttspec::Database,
+    pub broker: Broker,
+    /// The Mosquitto of this test, stopped when the server is dropped.
+    #[allow(dead_code)] // held for its lifetime; fault tests reach into it
+    pub mosquitto: Option<Mosquitto>,
 }
 
 impl TestServer {
-    pub async fn start(backend: Backend) -> Self {
-        Self::start_with(backend, |b| b).await
+    pub async fn start(setup: impl Into<Setup>) -> Self {
+        Self::start_with(setup, |b| b).await
     }
 
-    pub async fn start_with(backend: Backend, configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Self {
-        let db = fresh_database(backend).await;
-        let builder = Server::builder()
+    pub async fn start_with(setup: impl Into<Setup>, configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Self {
+        let setup = setup.into();
+        let db = fresh_database(setup.backend).await;
+        let mut builder = Server::builder()
             .database(db.clone())
             .without_discovery()
             .without_discovered_hooks()
             .entity::<User>()
             .create_tables(true)
             .listen(([127, 0, 0, 1], 0).into());
+        let mosquitto = match setup.broker {
+            Broker::Embedded => None,
+            Broker::Mosquitto => {
+                let mosquitto = Mosquitto::start();
+                builder = builder.external_broker(mosquitto.server_config());
+                Some(mosquitto)
+            }
+        };
         let server = configure(builder).start().await.expect("server starts");
+        assert_eq!(server.ready(WAIT).await, mqttspec::Readiness::Connected, "the server reaches its broker");
         let mut conn = db.acquire().await.unwrap();
         conn.conn().execute("CREATE UNIQUE INDEX IF NOT EXISTS users_email ON users (email)").await.unwrap();
-        let port = server.local_addr().port();
-        Self { server, port, db }
+        let port = match &mosquitto {
+            Some(m) => m.port,
+            None => server.local_addr().expect("embedded broker").port(),
+        };
+        Self { server, port, db, broker: setup.broker, mosquitto }
     }
 
+    /// A connected client; with Mosquitto, as user `client` with a Last Will on its status topic.
     pub async fn client(&self, id: &str) -> TestClient {
-        TestClient::connect(self.port, id, None).await.expect("client connects")
+        match self.broker {
+            Broker::Embedded => TestClient::connect(self.port, id, None).await.expect("client connects"),
+            Broker::Mosquitto => {
+                let will = format!("spec/{id}/status");
+                TestClient::connect_with(self.port, id, Some(crate::broker::CLIENT_LOGIN), Some(&will))
+                    .await
+                    .expect("client connects")
+            }
+        }
     }
 
     /// Number of users in the table, read beside the server.
@@ -110,12 +161,9 @@ impl TestClient {
     ) -> Result<Self, String> {
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         if let Some(topic) = will {
-            options.set_last_will(rumqttc::LastWill::new(
-                topic,
-                r#"{"type":"response","success":true}"#,
-                QoS::AtLeastOnce,
-                false,
-            ));
+            // On the own status topic, the external brokers' convention; elsewhere a forgery attempt.
+            let payload = if topic.ends_with("/status") { "offline" } else { r#"{"type":"response","success":true}"# };
+            options.set_last_will(rumqttc::LastWill::new(topic, payload, QoS::AtLeastOnce, false));
         }
         options.set_keep_alive(Duration::from_secs(30));
         options.set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
@@ -292,8 +340,11 @@ impl TestClient {
         tokio::time::timeout(WAIT, &mut self.task).await.is_ok()
     }
 
-    /// Sends DISCONNECT; the event loop ends once it is written, closing the socket.
+    /// Says `offline` on its status topic (how an external broker's server learns of a clean
+    /// disconnect), then sends DISCONNECT; the event loop ends once it is written.
     pub async fn disconnect(self) {
+        let status = format!("spec/{}/status", self.id);
+        let _ = self.client.publish(status, QoS::AtLeastOnce, false, "offline").await;
         let _ = self.client.disconnect().await;
         let _ = tokio::time::timeout(WAIT, self.task).await;
     }

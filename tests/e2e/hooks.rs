@@ -6,7 +6,7 @@ use mqttspec::hooks::hook_fn;
 use mqttspec::{Error, HookContext, HookPoint, Server, SpecEntity};
 use serde_json::{Value as Json, json};
 
-use crate::harness::{TestClient, TestServer, User, WAIT, err, ok};
+use crate::harness::{Setup, TestClient, TestServer, User, WAIT, err, ok};
 use crate::support::{Backend, fresh_database};
 
 #[derive(Debug, Clone)]
@@ -36,11 +36,11 @@ fn record(ctx: &HookContext) -> Seen {
     }
 }
 
-pub async fn every_hook_point_fires_with_its_context(backend: Backend) {
+pub async fn every_hook_point_fires_with_its_context(setup: Setup) {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let recorder = seen.clone();
-    let server = TestServer::start_with(backend, move |mut b| {
+    let server = TestServer::start_with(setup, move |mut b| {
         for point in HookPoint::ALL {
             let seen = recorder.clone();
             let done = done_tx.clone();
@@ -114,7 +114,7 @@ pub async fn every_hook_point_fires_with_its_context(backend: Backend) {
     })
     .await;
 
-    let mut c = TestClient::connect(server.port, "alice", None).await.unwrap();
+    let mut c = server.client("alice").await;
     c.subscribe_own().await;
     let sub = ok(&c.request(json!({"type": "subscription", "entity": "users"})).await);
     let sub_id = sub["subscription_id"].as_str().unwrap().to_owned();
@@ -236,7 +236,7 @@ async fn attribute_hooks_register_themselves() {
         .start()
         .await
         .unwrap();
-    let mut c = TestClient::connect(server.local_addr().port(), "maker", None).await.unwrap();
+    let mut c = TestClient::connect(server.local_addr().expect("embedded broker").port(), "maker", None).await.unwrap();
     c.subscribe_own().await;
     let gadget = ok(&c.request(json!({"operation": "create", "entity": "gadgets", "data": {"label": "g"}})).await);
     assert_eq!(gadget["origin"], "maker");
@@ -265,7 +265,7 @@ async fn audit_rows(db: &mqttspec::Database) -> Vec<String> {
 }
 
 /// A hook's statements on `ctx.transaction()` commit with the write, and roll back with it.
-pub async fn hooks_write_inside_the_transaction(backend: Backend) {
+pub async fn hooks_write_inside_the_transaction(setup: Setup) {
     let audit = hook_fn(|ctx| {
         Box::pin(async move {
             let what = format!("{}:{}", ctx.point(), ctx.result().and_then(|r| r.get("name")).unwrap_or(&json!(null)));
@@ -290,7 +290,7 @@ pub async fn hooks_write_inside_the_transaction(backend: Backend) {
             Ok(())
         })
     });
-    let server = TestServer::start_with(backend, |b| {
+    let server = TestServer::start_with(setup, |b| {
         b.hook(HookPoint::AfterCreate, 10, "audit", audit)
             .hook(HookPoint::AfterCreate, 0, "refuse-bad", refuse_bad)
             .hook(HookPoint::BeforeRead, 0, "no-tx", no_tx_on_reads)

@@ -117,3 +117,19 @@ async fn paho_over_websocket() {
     let out = tokio::task::spawn_blocking(move || run("python3", &[script, &ws_port, "ws"])).await.unwrap();
     assert!(out.contains("paho ok"), "{out}");
 }
+
+/// The shipped Mosquitto configuration and ACL, checked against a real Mosquitto with
+/// mosquitto_pub/sub and raw MQTT packets: no client reaches another's topics (deploy/mosquitto/verify.sh).
+#[test]
+fn the_shipped_mosquitto_acl_confines_every_client() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/mosquitto/verify.sh");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let output = Command::new("bash").arg(script).env("PORT", port.to_string()).output().expect("bash runs");
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && log.contains("all checks passed"),
+        "{log}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!log.contains("FAIL"), "{log}");
+}

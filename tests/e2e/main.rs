@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod broker;
 mod example;
 mod examples;
 mod harness;
@@ -10,19 +11,28 @@ mod hooks;
 mod identity;
 mod interop;
 mod protocol;
+mod sessions;
 mod subscriptions;
 
-/// Declares each listed suite function once per backend.
+/// Declares each listed suite function once per backend, with the embedded broker and with a
+/// real Mosquitto (the external broker mode).
 macro_rules! per_backend {
     ($($module:ident :: $name:ident),* $(,)?) => {
-        mod sqlite {
+        per_backend!(@mod sqlite, Sqlite, Embedded; $($module::$name),*);
+        per_backend!(@mod postgres, Postgres, Embedded; $($module::$name),*);
+        per_backend!(@mod mosquitto_sqlite, Sqlite, Mosquitto; $($module::$name),*);
+        per_backend!(@mod mosquitto_postgres, Postgres, Mosquitto; $($module::$name),*);
+    };
+    (@mod $mod:ident, $backend:ident, $broker:ident; $($module:ident :: $name:ident),*) => {
+        mod $mod {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { crate::$module::$name(crate::support::Backend::Sqlite).await }
-            )*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { crate::$module::$name(crate::support::Backend::Postgres).await }
+            async fn $name() {
+                let setup = crate::harness::Setup {
+                    backend: crate::support::Backend::$backend,
+                    broker: crate::harness::Broker::$broker,
+                };
+                crate::$module::$name(setup).await
+            }
             )*
         }
     };

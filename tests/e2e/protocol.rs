@@ -3,11 +3,11 @@
 use mqttspec::{Error, HookPoint, hooks::hook_fn};
 use serde_json::json;
 
-use crate::harness::{TestServer, err, ok};
+use crate::harness::{Setup, TestServer, err, ok};
 use crate::support::Backend;
 
-pub async fn every_operation(backend: Backend) {
-    let server = TestServer::start(backend).await;
+pub async fn every_operation(setup: Setup) {
+    let server = TestServer::start(setup).await;
     let mut c = server.client("alice").await;
     c.subscribe_own().await;
 
@@ -62,8 +62,8 @@ pub async fn every_operation(backend: Backend) {
     assert_eq!(server.server.subscription_count(), 0);
 }
 
-pub async fn every_error_code(backend: Backend) {
-    let server = TestServer::start_with(backend, |b| {
+pub async fn every_error_code(setup: Setup) {
+    let server = TestServer::start_with(setup, |b| {
         b.hook(
             HookPoint::BeforeHandle,
             0,
@@ -173,8 +173,8 @@ pub async fn every_error_code(backend: Backend) {
     err(&c.request(json!({"operation": "read", "entity": "users"})).await, "unavailable");
 }
 
-pub async fn idempotent_redelivery(backend: Backend) {
-    let server = TestServer::start(backend).await;
+pub async fn idempotent_redelivery(setup: Setup) {
+    let server = TestServer::start(setup).await;
     let mut c = server.client("alice").await;
     c.subscribe_own().await;
     let request = json!({"id": "create-once", "type": "request", "operation": "create", "entity": "users", "data": {"name": "Once", "email": "once@x"}});

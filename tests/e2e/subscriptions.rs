@@ -2,7 +2,7 @@
 
 use serde_json::{Value as Json, json};
 
-use crate::harness::{TestServer, ok};
+use crate::harness::{Setup, TestServer, ok};
 use crate::support::Backend;
 
 async fn subscribe(c: &mut crate::harness::TestClient, options: Json) -> String {
@@ -12,9 +12,9 @@ async fn subscribe(c: &mut crate::harness::TestClient, options: Json) -> String 
     data["subscription_id"].as_str().unwrap().to_owned()
 }
 
-pub async fn filters_scopes_and_full_rows(backend: Backend) {
+pub async fn filters_scopes_and_full_rows(setup: Setup) {
     let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let server = TestServer::start_with(backend, move |b| {
+    let server = TestServer::start_with(setup, move |b| {
         b.hook(
             mqttspec::HookPoint::AfterDisconnect,
             0,
@@ -145,8 +145,8 @@ pub async fn filters_scopes_and_full_rows(backend: Backend) {
     assert_eq!(server.server.subscription_count(), 0, "subscriptions of a disconnected client are removed");
 }
 
-pub async fn seq_has_no_gaps_under_rapid_changes(backend: Backend) {
-    let server = TestServer::start(backend).await;
+pub async fn seq_has_no_gaps_under_rapid_changes(setup: Setup) {
+    let server = TestServer::start(setup).await;
     let mut watcher = server.client("watcher").await;
     watcher.subscribe_own().await;
     let mut writer = server.client("writer").await;

@@ -6,6 +6,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value as Json};
 
 /// A client: its MQTT identity and a metadata map that lives as long as the connection.
+///
+/// Its *principal* is who it is: by default its MQTT username; a `before_connect` hook that
+/// authenticates a token sets it ([`set_principal`](Self::set_principal)) to the token's subject,
+/// so that a refreshed token is the same principal. Whatever the server keeps for a client id
+/// (queued replies and notifications, remembered replies, subscriptions) is handed only to a
+/// connection of the same principal.
 #[derive(Debug, Clone)]
 pub struct Client(Arc<ClientInner>);
 
@@ -15,7 +21,13 @@ struct ClientInner {
     username: Option<String>,
     password: Option<String>,
     remote_addr: Option<SocketAddr>,
-    metadata: Mutex<Map<String, Json>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    metadata: Map<String, Json>,
+    principal: Option<String>,
 }
 
 impl Client {
@@ -26,7 +38,8 @@ impl Client {
         password: Option<String>,
         remote_addr: Option<SocketAddr>,
     ) -> Self {
-        Self(Arc::new(ClientInner { id: id.into(), username, password, remote_addr, metadata: Mutex::new(Map::new()) }))
+        let state = Mutex::new(State { metadata: Map::new(), principal: username.clone() });
+        Self(Arc::new(ClientInner { id: id.into(), username, password, remote_addr, state }))
     }
 
     /// The MQTT client identifier.
@@ -49,23 +62,33 @@ impl Client {
         self.0.remote_addr
     }
 
+    /// Who the client is (default: its MQTT username).
+    pub fn principal(&self) -> Option<String> {
+        self.lock().principal.clone()
+    }
+
+    /// Names the authenticated principal (a token's subject, say); set it in `before_connect`.
+    pub fn set_principal(&self, principal: impl Into<String>) {
+        self.lock().principal = Some(principal.into());
+    }
+
     /// A metadata value (set by hooks, e.g. claims of a token in `before_connect`).
     pub fn metadata(&self, key: &str) -> Option<Json> {
-        self.lock().get(key).cloned()
+        self.lock().metadata.get(key).cloned()
     }
 
     /// Sets a metadata value.
     pub fn set_metadata(&self, key: impl Into<String>, value: Json) {
-        self.lock().insert(key.into(), value);
+        self.lock().metadata.insert(key.into(), value);
     }
 
     /// A copy of the whole metadata map.
     pub fn metadata_map(&self) -> Map<String, Json> {
-        self.lock().clone()
+        self.lock().metadata.clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Map<String, Json>> {
-        // A panic while holding the lock leaves a usable map: recover it.
-        self.0.metadata.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves usable state: recover it.
+        self.0.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -39,6 +39,24 @@ impl Topics {
         format!("{}/+/request", self.prefix)
     }
 
+    /// `{prefix}/{client}/status`: where a client's Last Will says it is gone (external brokers).
+    pub fn status(&self, client: &str) -> String {
+        format!("{}/{client}/status", self.prefix)
+    }
+
+    /// `{prefix}/+/status`.
+    pub fn status_filter(&self) -> String {
+        format!("{}/+/status", self.prefix)
+    }
+
+    /// The client id of a status topic, when `topic` is one.
+    pub fn status_client<'t>(&self, topic: &'t str) -> Option<&'t str> {
+        match self.after_prefix(topic)?.as_slice() {
+            [client, "status"] if !client.is_empty() => Some(client),
+            _ => None,
+        }
+    }
+
     /// `{prefix}/{client}/response`.
     pub fn response(&self, client: &str) -> String {
         format!("{}/{client}/response", self.prefix)
@@ -79,12 +97,12 @@ impl Topics {
     }
 
     /// Whether `client` may publish to `topic`: `None` when the topic is outside the namespace
-    /// (the application's ACL decides), else whether it is the client's own request topic.
+    /// (the application's ACL decides), else whether it is the client's own request or status topic.
     pub fn may_publish(&self, client: &str, topic: &str) -> Option<bool> {
         if !self.in_namespace(topic) {
             return None;
         }
-        Some(self.request_client(topic) == Some(client))
+        Some(self.request_client(topic) == Some(client) || self.status_client(topic) == Some(client))
     }
 
     /// The topic filter of a shared subscription (`$share/{group}/{filter}`, `$queue/{filter}`),
@@ -131,6 +149,9 @@ mod tests {
         assert_eq!(t.may_publish("alice", "spec/alice/request"), Some(true));
         assert_eq!(t.may_publish("alice", "spec/bob/request"), Some(false));
         assert_eq!(t.may_publish("alice", "spec/alice/response"), Some(false));
+        assert_eq!(t.may_publish("alice", "spec/alice/status"), Some(true));
+        assert_eq!(t.may_publish("alice", "spec/bob/status"), Some(false));
+        assert_eq!(t.status_client("spec/bob/status"), Some("bob"));
         assert_eq!(t.may_publish("alice", "other/topic"), None);
         for ok in
             ["spec/alice/response", "spec/alice/response/#", "spec/alice/notify/+", "spec/alice/#", "+/alice/notify/x"]

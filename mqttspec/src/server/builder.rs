@@ -9,7 +9,7 @@ use crate::db::Database;
 use crate::entity::{Entity, EntityDef};
 use crate::error::Result;
 use crate::hooks::{Hook, HookPoint, HookRegistry};
-use crate::transport::{ConnectRequest, EmbeddedConfig, QoS};
+use crate::transport::{ConnectRequest, EmbeddedConfig, ExternalBrokerConfig, QoS};
 
 /// What a topic ACL callback is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,7 @@ pub(crate) struct Config {
     pub idempotency_window: Duration,
     pub idempotency_keep_last: usize,
     pub embedded: EmbeddedConfig,
+    pub external: Option<ExternalBrokerConfig>,
     pub acl: Option<AclCallback>,
     pub credentials: Option<CredentialsCallback>,
     pub queue_per_client: usize,
@@ -82,6 +83,7 @@ impl Default for ServerBuilder {
                 idempotency_window: Duration::from_secs(60),
                 idempotency_keep_last: 1000,
                 embedded: EmbeddedConfig::default(),
+                external: None,
                 acl: None,
                 credentials: None,
                 queue_per_client: 64,
@@ -162,6 +164,20 @@ impl ServerBuilder {
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.config.embedded.tcp = addr;
         self
+    }
+
+    /// Serves through an external broker instead of the embedded one (Mosquitto, EMQX, an rmqtt
+    /// cluster); the broker's ACL must confine each client to its own topics (see `deploy/`).
+    /// `listen`, `websocket`, `credentials`, `acl` and `max_connections` are the embedded
+    /// broker's and do not apply.
+    pub fn external_broker(mut self, config: ExternalBrokerConfig) -> Self {
+        self.config.external = Some(config);
+        self
+    }
+
+    /// Same as [`external_broker`](Self::external_broker), under the Go package's name.
+    pub fn with_external_broker(self, config: ExternalBrokerConfig) -> Self {
+        self.external_broker(config)
     }
 
     /// Adds a WebSocket listener to the embedded broker (clients send `Sec-WebSocket-Protocol: mqtt`).

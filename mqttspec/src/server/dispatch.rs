@@ -41,11 +41,12 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
         // malformed message, gets the first reply again. Pings are not remembered.
         let is_ping = matches!(&envelope, Ok(e) if e.kind == MessageType::Ping);
         let mut running = None;
+        let principal = client.principal();
         let stored = if is_ping || id.is_empty() {
             None
         } else {
             loop {
-                match core.replies.claim(client.id(), client.username(), &id) {
+                match core.replies.claim(client.id(), principal.as_deref(), &id) {
                     Claim::Stored(reply) => break Some(reply),
                     // The same request is being executed (a redelivery racing its first run after
                     // a reconnect): its reply will be this one's.

@@ -26,7 +26,10 @@ use crate::error::Result;
 use crate::hooks::{Client, HookContext, HookPoint, HookRegistry};
 use crate::protocol::Topics;
 use crate::subscription::SubscriptionRegistry;
-use crate::transport::{ConnectDecision, ConnectRequest, EmbeddedBroker, Gate, InboundRequest, Publisher};
+use crate::transport::{
+    ConnectDecision, ConnectRequest, EmbeddedBroker, ExternalBroker, Gate, InboundRequest, Publisher, Readiness,
+    Transport,
+};
 
 /// How long shutdown waits for replies to be delivered before it disconnects everyone.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
@@ -34,7 +37,7 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 /// A running mqttspec server.
 pub struct Server {
     core: Arc<Core>,
-    broker: EmbeddedBroker,
+    broker: Box<dyn Transport>,
     notifier: JoinHandle<()>,
     sweeper: JoinHandle<()>,
 }
@@ -56,6 +59,9 @@ pub(crate) struct Core {
     pub publisher: std::sync::OnceLock<Arc<dyn Publisher>>,
     pub notifier: NotifierHandle,
     clients: Mutex<HashMap<String, ClientEntry>>,
+    /// The principal of the connection that last took each client id, while the broker may keep a
+    /// session for it: a connection of another principal must not inherit that session.
+    owners: Mutex<HashMap<String, SessionOwner>>,
     workers: Mutex<HashMap<String, mpsc::Sender<InboundRequest>>>,
     worker_tasks: Mutex<Vec<JoinHandle<()>>>,
     accepting: AtomicBool,
@@ -67,6 +73,11 @@ pub(crate) struct Core {
 
 struct ClientEntry {
     client: Client,
+    session: u64,
+}
+
+struct SessionOwner {
+    principal: Option<String>,
     session: u64,
 }
 
@@ -108,28 +119,50 @@ impl Server {
             publisher: std::sync::OnceLock::new(),
             notifier: notifier_handle,
             clients: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
             workers: Mutex::new(HashMap::new()),
             worker_tasks: Mutex::new(Vec::new()),
             accepting: AtomicBool::new(true),
             closing: AtomicBool::new(false),
             refusing: std::sync::atomic::AtomicUsize::new(0),
         });
-        let broker =
-            EmbeddedBroker::start(&core.config.embedded, core.topics.clone(), Arc::new(CoreGate(core.clone()))).await?;
+        let gate = Arc::new(CoreGate(core.clone()));
+        let broker: Box<dyn Transport> = match &core.config.external {
+            Some(external) => {
+                let max_packet = core.config.embedded.max_packet_size;
+                let qos = core.config.request_qos;
+                Box::new(ExternalBroker::start(external, max_packet, qos, core.topics.clone(), gate).await?)
+            }
+            None => Box::new(EmbeddedBroker::start(&core.config.embedded, core.topics.clone(), gate).await?),
+        };
         core.publisher.set(broker.publisher()).ok().expect("set once");
         let notifier = tokio::spawn(notifier.run(core.clone()));
         let sweeper = tokio::spawn(sweep(Arc::downgrade(&core)));
         Ok(Self { core, broker, notifier, sweeper })
     }
 
-    /// The embedded broker's TCP address.
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The embedded broker's TCP address (`None` with an external broker).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.broker.tcp_addr()
     }
 
     /// The embedded broker's WebSocket address, when one is configured.
     pub fn websocket_addr(&self) -> Option<SocketAddr> {
         self.broker.ws_addr()
+    }
+
+    /// Whether the server is reachable through its broker now (always `Connected` with the
+    /// embedded broker; with an external one, `Reconnecting` while the connection is down).
+    pub fn readiness(&self) -> Readiness {
+        *self.broker.readiness().borrow()
+    }
+
+    /// Waits until the server is reachable through its broker, at most `timeout`; returns the
+    /// readiness reached.
+    pub async fn ready(&self, timeout: Duration) -> Readiness {
+        let mut readiness = self.broker.readiness();
+        let _ = tokio::time::timeout(timeout, readiness.wait_for(|r| *r == Readiness::Connected)).await;
+        *readiness.borrow()
     }
 
     /// Number of live subscriptions.
@@ -223,9 +256,13 @@ impl Core {
         self.publisher.get().expect("publisher set at start")
     }
 
-    /// Whether the connection now holding `client`'s id (if any) has the same identity (username).
+    fn lock_owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionOwner>> {
+        self.owners.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the connection now holding `client`'s id (if any) is the same principal.
     fn holds_identity(&self, client: &Client) -> bool {
-        self.lock_clients().get(client.id()).is_none_or(|e| e.client.username() == client.username())
+        self.lock_clients().get(client.id()).is_none_or(|e| e.client.principal() == client.principal())
     }
 
     fn client(&self, id: &str) -> Client {
@@ -301,6 +338,14 @@ impl Gate for CoreGate {
             tracing::info!(client = %request.client_id, error = %e, "before_connect refused the client");
             return ConnectDecision::NotAuthorized;
         }
+        // The broker may keep an earlier session of this client id (queued replies and
+        // notifications): only the same principal inherits it.
+        let principal = client.principal();
+        let owner = SessionOwner { principal: principal.clone(), session: request.session };
+        let inherits = match self.lock_owners().insert(request.client_id.clone(), owner) {
+            Some(previous) => previous.principal == principal,
+            None => true,
+        };
         let previous =
             self.lock_clients().insert(request.client_id.clone(), ClientEntry { client, session: request.session });
         // A reconnect takes over the client id: the previous connection's identity, metadata,
@@ -308,7 +353,19 @@ impl Gate for CoreGate {
         if let Some(previous) = previous.filter(|p| p.session != request.session) {
             self.end_session(&request.client_id, &previous.client).await;
         }
-        ConnectDecision::Accept
+        if inherits {
+            ConnectDecision::Accept
+        } else {
+            tracing::info!(client = %request.client_id, "another principal's session discarded");
+            ConnectDecision::AcceptFresh
+        }
+    }
+
+    async fn session_ended(&self, client_id: &str, session: u64) {
+        let mut owners = self.lock_owners();
+        if owners.get(client_id).is_some_and(|o| o.session == session) {
+            owners.remove(client_id);
+        }
     }
 
     async fn connected(&self, client_id: &str, _session: u64) {
@@ -334,19 +391,22 @@ impl Gate for CoreGate {
         self.end_session(client_id, &client).await;
     }
 
-    async fn request(&self, request: InboundRequest) -> bool {
+    async fn request(&self, request: InboundRequest) -> std::result::Result<(), InboundRequest> {
         if !self.accepting.load(Ordering::SeqCst) {
             // Counted before `closing` is read: shutdown waits for every refusal that saw it unset.
             self.refusing.fetch_add(1, Ordering::SeqCst);
             let closing = self.closing.load(Ordering::SeqCst);
-            if !closing {
+            let outcome = if closing {
+                Err(request)
+            } else {
                 tracing::info!(client = %request.client_id, "request refused: shutting down");
                 let error =
                     crate::Error::new(crate::ErrorCode::Unavailable, "the server is shutting down; retry later");
                 dispatch::refuse(&self.0, request, &error).await;
-            }
+                Ok(())
+            };
             self.refusing.fetch_sub(1, Ordering::SeqCst);
-            return !closing;
+            return outcome;
         }
         let sender = self.0.worker(&request.client_id);
         if let Err(mpsc::error::SendError(request)) = sender.send(request).await {
@@ -355,7 +415,12 @@ impl Gate for CoreGate {
                 tracing::error!("request dropped: no worker takes it");
             }
         }
-        true
+        Ok(())
+    }
+
+    async fn refused(&self, request: InboundRequest) {
+        let error = crate::Error::new(crate::ErrorCode::Unauthorized, "refused by before_connect");
+        dispatch::refuse(&self.0, request, &error).await;
     }
 
     fn allow_publish(&self, client_id: &str, topic: &str) -> bool {

@@ -19,7 +19,7 @@ use rmqtt::server::MqttServer;
 use rmqtt::session::SessionState;
 use rmqtt::types::{AuthResult, ClientId, From, Id, Publish, PublishAclResult, SubscribeAclResult};
 
-use super::{ConnectDecision, ConnectRequest, Gate, InboundRequest, Outbound, Publisher, QoS};
+use super::{ConnectDecision, ConnectRequest, Gate, InboundRequest, Outbound, Publisher, QoS, Readiness, Transport};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::Topics;
 
@@ -56,6 +56,7 @@ pub struct EmbeddedBroker {
     tcp_addr: SocketAddr,
     ws_addr: Option<SocketAddr>,
     accept: tokio::task::JoinHandle<()>,
+    readiness: tokio::sync::watch::Sender<Readiness>,
 }
 
 impl std::fmt::Debug for EmbeddedBroker {
@@ -93,11 +94,12 @@ impl EmbeddedBroker {
             .build()
             .await;
         let register = scx.extends.hook_mgr().register();
-        let hooks = Arc::new(BrokerHooks { topics, gate });
+        let hooks = Arc::new(BrokerHooks { scx: scx.clone(), topics, gate });
         for typ in [
             Type::ClientAuthenticate,
             Type::ClientConnected,
             Type::ClientDisconnected,
+            Type::SessionTerminated,
             Type::ClientSubscribeCheckAcl,
             Type::MessagePublishCheckAcl,
         ] {
@@ -122,32 +124,36 @@ impl EmbeddedBroker {
             }
         });
         tracing::info!(tcp = %tcp_addr, ws = ?ws_addr, "embedded broker listening");
-        Ok(Self { scx, tcp_addr, ws_addr, accept })
+        let (readiness, _) = tokio::sync::watch::channel(Readiness::Connected);
+        Ok(Self { scx, tcp_addr, ws_addr, accept, readiness })
+    }
+}
+
+#[async_trait]
+impl Transport for EmbeddedBroker {
+    fn tcp_addr(&self) -> Option<SocketAddr> {
+        Some(self.tcp_addr)
     }
 
-    /// The bound TCP address.
-    pub fn tcp_addr(&self) -> SocketAddr {
-        self.tcp_addr
-    }
-
-    /// The bound WebSocket address.
-    pub fn ws_addr(&self) -> Option<SocketAddr> {
+    fn ws_addr(&self) -> Option<SocketAddr> {
         self.ws_addr
     }
 
-    /// A publisher into this broker.
-    pub fn publisher(&self) -> Arc<dyn Publisher> {
+    fn publisher(&self) -> Arc<dyn Publisher> {
         Arc::new(EmbeddedPublisher { scx: self.scx.clone() })
     }
 
-    /// Stops accepting connections.
-    pub async fn stop_accepting(&self) {
+    fn readiness(&self) -> tokio::sync::watch::Receiver<Readiness> {
+        self.readiness.subscribe()
+    }
+
+    async fn stop_accepting(&self) {
         self.accept.abort();
     }
 
     /// Waits until every message handed to a connected session so far is delivered (acknowledged
     /// at QoS ≥ 1), or `deadline` passes (a client that stopped reading must not hold up shutdown).
-    pub async fn drain(&self, deadline: Duration) {
+    async fn drain(&self, deadline: Duration) {
         let until = tokio::time::Instant::now() + deadline;
         let entries: Vec<_> =
             self.scx.extends.shared().await.iter().filter_map(|e| Some((e.session()?, e.tx()?))).collect();
@@ -183,12 +189,13 @@ impl EmbeddedBroker {
     }
 
     /// Disconnects every session (after the replies queued for them were handed to their tasks).
-    pub async fn disconnect_all(&self) {
+    async fn disconnect_all(&self) {
         let ids: Vec<Id> = self.scx.extends.shared().await.iter().map(|e| e.id()).collect();
         for id in ids {
             let mut entry = self.scx.extends.shared().await.entry(id);
             let _ = entry.kick(true, true, true).await;
         }
+        self.readiness.send_replace(Readiness::Stopped);
     }
 }
 
@@ -228,6 +235,7 @@ impl Publisher for EmbeddedPublisher {
 }
 
 struct BrokerHooks {
+    scx: ServerContext,
     topics: Topics,
     gate: Arc<dyn Gate>,
 }
@@ -254,9 +262,14 @@ impl Handler for HookHandle {
                     rmqtt::types::LastWill::V5(w) => w.topic.to_string(),
                 });
                 // A will is published by the broker on the client's behalf, past the publish ACL:
-                // inside the namespace it could forge another client's replies, so it is refused.
+                // inside the namespace it could forge another client's replies, so it is refused
+                // there, except on the client's own status topic (the external brokers' convention).
                 let will_allowed = will.as_deref().is_none_or(|topic| {
-                    !hooks.topics.in_namespace(topic) && hooks.gate.allow_publish(&client_id, topic)
+                    if hooks.topics.in_namespace(topic) {
+                        topic == hooks.topics.status(&client_id)
+                    } else {
+                        hooks.gate.allow_publish(&client_id, topic)
+                    }
                 });
                 let decision = if !Topics::valid_client_id(&client_id) {
                     ConnectDecision::IdentifierRejected
@@ -274,15 +287,24 @@ impl Handler for HookHandle {
                     };
                     hooks.gate.connect(request).await
                 };
+                if decision == ConnectDecision::AcceptFresh {
+                    // The session the broker keeps for this client id is another principal's: discard
+                    // it (queue, in-flight, subscriptions) so that this connection finds no session.
+                    let mut entry = hooks.scx.extends.shared().await.entry(info.id().clone());
+                    if let Err(e) = entry.kick(true, true, true).await {
+                        tracing::warn!(client = %client_id, error = %e, "earlier session not discarded; refusing");
+                        return (false, Some(HookResult::AuthResult(AuthResult::NotAuthorized)));
+                    }
+                }
                 let result = match decision {
                     // Never a superuser: superusers bypass the ACL hooks.
-                    ConnectDecision::Accept => AuthResult::Allow(false, None),
+                    ConnectDecision::Accept | ConnectDecision::AcceptFresh => AuthResult::Allow(false, None),
                     ConnectDecision::BadCredentials => AuthResult::BadUsernameOrPassword,
                     // rmqtt 0.24's auth hook cannot answer "identifier rejected"; refuse as not authorized.
                     ConnectDecision::IdentifierRejected | ConnectDecision::NotAuthorized => AuthResult::NotAuthorized,
                     ConnectDecision::Unavailable => AuthResult::NotAuthorized,
                 };
-                if decision != ConnectDecision::Accept {
+                if !matches!(decision, ConnectDecision::Accept | ConnectDecision::AcceptFresh) {
                     tracing::info!(client = %client_id, ?decision, "connection refused");
                 }
                 (false, Some(HookResult::AuthResult(result)))
@@ -293,6 +315,10 @@ impl Handler for HookHandle {
             }
             Parameter::ClientDisconnected(session, _reason) => {
                 hooks.gate.disconnected(&session.id.client_id, session_token(&session.id)).await;
+                (true, acc)
+            }
+            Parameter::SessionTerminated(session, _reason) => {
+                hooks.gate.session_ended(&session.id.client_id, session_token(&session.id)).await;
                 (true, acc)
             }
             Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
@@ -333,9 +359,10 @@ impl Handler for HookHandle {
                             payload: publish.payload.clone(),
                             correlation_data: properties.and_then(|p| p.correlation_data.clone()),
                             response_topic: properties.and_then(|p| p.response_topic.as_ref().map(|t| t.to_string())),
+                            ack: None,
                         })
                         .await;
-                    if !taken {
+                    if taken.is_err() {
                         let closing = PublishAclResult::rejected(true, Some(ByteString::from_static("server closing")));
                         return (false, Some(HookResult::PublishAclResult(closing)));
                     }

@@ -2,12 +2,16 @@
 //! implements) and sends through [`Publisher`]; nothing above this module knows which broker runs.
 
 mod embedded;
+mod external;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 pub use embedded::{EmbeddedBroker, EmbeddedConfig};
+pub use external::{ExternalBroker, ExternalBrokerConfig};
 
 /// MQTT quality of service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -41,8 +45,11 @@ pub struct ConnectRequest {
 /// The answer to a connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectDecision {
-    /// Accept.
+    /// Accept; whatever the broker keeps of an earlier session of this client id may resume.
     Accept,
+    /// Accept, but start clean: the broker's earlier session of this client id (its queued
+    /// messages, in-flight messages and subscriptions) belonged to another principal and is discarded.
+    AcceptFresh,
     /// Unusable client identifier.
     IdentifierRejected,
     /// Bad username or password.
@@ -54,7 +61,7 @@ pub enum ConnectDecision {
 }
 
 /// A request published by a client on its own request topic.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct InboundRequest {
     /// The publishing client (from the MQTT session, never from the topic).
     pub client_id: String,
@@ -64,6 +71,73 @@ pub struct InboundRequest {
     pub correlation_data: Option<Bytes>,
     /// MQTT 5 response topic.
     pub response_topic: Option<String>,
+    /// Acknowledges the request to the broker when dropped (external brokers: once it is answered).
+    pub ack: Option<Ack>,
+}
+
+/// Runs once when dropped: the broker's acknowledgement of a request that the server is done with.
+pub struct Ack(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl Ack {
+    /// An acknowledgement that runs `send` when dropped.
+    pub fn new(send: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self(Some(Box::new(send)))
+    }
+
+    /// Drops without acknowledging: the broker keeps the message.
+    pub fn abandon(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Ack {
+    fn drop(&mut self) {
+        if let Some(send) = self.0.take() {
+            send();
+        }
+    }
+}
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ack")
+    }
+}
+
+/// Whether the server can be reached through its broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Not connected yet.
+    Connecting,
+    /// Serving.
+    Connected,
+    /// The broker connection was lost; reconnecting with backoff.
+    Reconnecting,
+    /// Stopped (shut down, or reconnecting gave up).
+    Stopped,
+}
+
+/// A broker the server serves through: the embedded one, or a connection to an external one.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync + std::fmt::Debug + 'static {
+    /// Sends messages to clients.
+    fn publisher(&self) -> Arc<dyn Publisher>;
+    /// Follows the readiness of the broker connection.
+    fn readiness(&self) -> tokio::sync::watch::Receiver<Readiness>;
+    /// The embedded broker's TCP address (`None` with an external broker).
+    fn tcp_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+    /// The embedded broker's WebSocket address.
+    fn ws_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+    /// Takes no new connections or requests.
+    async fn stop_accepting(&self);
+    /// Waits (at most `deadline`) until what was handed to clients' sessions was delivered.
+    async fn drain(&self, deadline: Duration);
+    /// Ends every connection.
+    async fn disconnect_all(&self);
 }
 
 /// A message to send.
@@ -86,12 +160,17 @@ pub trait Gate: Send + Sync + 'static {
     async fn connect(&self, request: ConnectRequest) -> ConnectDecision;
     /// A connect was accepted and the session is up.
     async fn connected(&self, client_id: &str, session: u64);
-    /// A session ended.
+    /// A connection ended (a persistent session may live on in the broker).
     async fn disconnected(&self, client_id: &str, session: u64);
-    /// A request arrived (awaiting applies back-pressure to that client only). `false`: the
-    /// server is closing and takes nothing more; the broker refuses the PUBLISH and drops the
-    /// connection, so the client keeps the message unacknowledged and sends it again later.
-    async fn request(&self, request: InboundRequest) -> bool;
+    /// The broker forgot a session: clean disconnect, expiry or discard.
+    async fn session_ended(&self, client_id: &str, session: u64);
+    /// A request arrived (awaiting applies back-pressure). `Err` gives it back: the server is
+    /// closing and takes nothing more; the broker leaves the message unacknowledged, so that it is
+    /// sent again later (to this server's next run or to another instance).
+    async fn request(&self, request: InboundRequest) -> std::result::Result<(), InboundRequest>;
+    /// A request from a client that its first-request connect refused (external brokers): the
+    /// server answers `unauthorized`.
+    async fn refused(&self, request: InboundRequest);
     /// Whether a client may publish to a topic outside the protocol's namespace.
     fn allow_publish(&self, client_id: &str, topic: &str) -> bool;
     /// Whether a client may subscribe to a filter outside the protocol's namespace.
