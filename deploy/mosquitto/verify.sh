@@ -33,6 +33,7 @@ chmod 644 "$DIR/acl" "$DIR/test.passwd"
 sed -e "s|^listener 1883 127.0.0.1\$|listener $PORT 127.0.0.1|" \
     -e "s|^password_file .*|password_file $DIR/test.passwd|" \
     -e "s|^acl_file .*|acl_file $DIR/acl|" \
+    -e "s|^persistence true|persistence false|" \
     "$HERE/mosquitto.conf" > "$DIR/mosquitto.conf"
 
 mosquitto -c "$DIR/mosquitto.conf" -v > "$DIR/broker.log" 2>&1 &

@@ -18,6 +18,46 @@ pub struct Mosquitto {
     dir: PathBuf,
 }
 
+/// Starts Mosquitto on `conf` and waits for its "running" line. Right after a restart the port
+/// can be held for a moment by the old broker's closing connections: try again then.
+fn spawn(conf: &Path) -> Child {
+    let mut attempts = 0;
+    loop {
+        match try_spawn(conf) {
+            Ok(child) => return child,
+            Err(seen) if attempts < 100 && seen.iter().any(|l| l.contains("Address already in use")) => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(seen) => panic!("mosquitto exited before running: {seen:#?}"),
+        }
+    }
+}
+
+fn try_spawn(conf: &Path) -> Result<Child, Vec<String>> {
+    let mut child = Command::new(binary())
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("mosquitto is required for this test (scripts/test installs it): {e}"));
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains(" running") => break,
+            Some(Ok(line)) => seen.push(line),
+            _ => {
+                let _ = child.wait();
+                return Err(seen);
+            }
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok(child)
+}
+
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/mosquitto")
 }
@@ -35,6 +75,11 @@ impl Mosquitto {
     /// (loudly, naming the fix) when it is not installed.
     pub fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port)
+    }
+
+    /// Starts Mosquitto on this port.
+    pub fn start_on(port: u16) -> Self {
         let dir = std::env::temp_dir().join(format!("mqttspec-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let shipped =
@@ -68,24 +113,17 @@ impl Mosquitto {
         );
         let conf_path = dir.join("mosquitto.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let mut child = Command::new(binary())
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("mosquitto is required for this test (scripts/test installs it): {e}"));
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = Vec::new();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) if line.contains(" running") => break,
-                Some(Ok(line)) => seen.push(line),
-                _ => panic!("mosquitto exited before running: {seen:#?}"),
-            }
-        }
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, port, dir }
+        Self { child: spawn(&conf_path), port, dir }
+    }
+
+    /// Stops the broker as a service manager would (SIGTERM: it saves its persistent sessions)
+    /// and starts it again on the same port; returns once it runs.
+    pub fn restart(&mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(status.success());
+        self.child.wait().expect("mosquitto stops");
+        self.child = spawn(&self.dir.join("mosquitto.conf"));
     }
 
     /// The server's connection to this broker, with a client id unique to the test.

@@ -70,6 +70,15 @@ impl TestServer {
     pub async fn start_with(setup: impl Into<Setup>, configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Self {
         let setup = setup.into();
         let db = fresh_database(setup.backend).await;
+        Self::start_on(setup, db, configure).await
+    }
+
+    /// A server over an existing database (a restart, or a second instance).
+    pub async fn start_on(
+        setup: Setup,
+        db: mqttspec::Database,
+        configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+    ) -> Self {
         let mut builder = Server::builder()
             .database(db.clone())
             .without_discovery()

@@ -4,8 +4,10 @@
 mod support;
 
 mod broker;
+mod durability;
 mod example;
 mod examples;
+mod external;
 mod harness;
 mod hooks;
 mod identity;

@@ -88,6 +88,18 @@ pub trait Interceptor: Send {
     fn before(&mut self, def: &EntityDef, stage: &mut Stage) -> impl Future<Output = Result<()>> + Send;
     /// After the statement (and before commit for writes).
     fn after(&mut self, def: &EntityDef, stage: &mut Stage) -> impl Future<Output = Result<()>> + Send;
+    /// A write's transaction has begun: the first statement inside it (the server claims the
+    /// request id here, so that two runs of one request cannot both write).
+    fn began(&mut self, conn: &mut Conn<'_>) -> impl Future<Output = Result<()>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+    /// A write is about to commit with `data` as its result: the last statement inside its
+    /// transaction (the server records the reply here, so that it commits with the write).
+    fn committing(&mut self, conn: &mut Conn<'_>, data: &Json) -> impl Future<Output = Result<()>> + Send {
+        let _ = (conn, data);
+        async { Ok(()) }
+    }
 }
 
 /// The interceptor that does nothing.
@@ -254,6 +266,7 @@ impl Engine {
             WriteData::check_client_keys(def, record, false).map_err(|e| at_index(e, batch, i))?;
         }
         let tx = SharedTx::new(self.db.begin().await?);
+        hooks.began(&mut tx.engine()?.conn()).await?;
         let mut created = Vec::with_capacity(records.len());
         let mut changes = Vec::with_capacity(records.len());
         for (i, record) in records.into_iter().enumerate() {
@@ -278,8 +291,9 @@ impl Engine {
             drop(stage);
             created.push(row.map_err(|e| at_index(e, batch, i))?);
         }
-        tx.commit().await?;
         let data = if batch { Json::Array(created) } else { created.pop().unwrap_or(Json::Null) };
+        hooks.committing(&mut tx.engine()?.conn(), &data).await?;
+        tx.commit().await?;
         Ok(Outcome { data, metadata: None, changes })
     }
 
@@ -296,6 +310,7 @@ impl Engine {
         }
         WriteData::check_client_keys(def, object, true)?;
         let tx = SharedTx::new(self.db.begin().await?);
+        hooks.began(&mut tx.engine()?.conn()).await?;
         let mut stage = Stage {
             operation: Operation::Update,
             target,
@@ -314,9 +329,11 @@ impl Engine {
         stage.result = Some(Json::Object(def.row_json(&new)));
         hooks.after(def, &mut stage).await?;
         stage.tx = None;
+        let data = stage.result.unwrap_or(Json::Null);
+        hooks.committing(&mut tx.engine()?.conn(), &data).await?;
         tx.commit().await?;
         let change = Change { entity: *def, operation: Operation::Update, old: Some(old), new: Some(new) };
-        Ok(Outcome { data: stage.result.unwrap_or(Json::Null), metadata: None, changes: vec![change] })
+        Ok(Outcome { data, metadata: None, changes: vec![change] })
     }
 
     async fn delete(&self, def: &EntityDef, request: Request<'_>, hooks: &mut impl Interceptor) -> Result<Outcome> {
@@ -332,6 +349,7 @@ impl Engine {
             return Err(Error::validation("delete needs `record_id` or the primary key inside `data`"));
         }
         let tx = SharedTx::new(self.db.begin().await?);
+        hooks.began(&mut tx.engine()?.conn()).await?;
         let mut stage = Stage {
             operation: Operation::Delete,
             target,
@@ -346,9 +364,11 @@ impl Engine {
         stage.result = Some(json!({ "deleted": true, "id": pk.to_json() }));
         hooks.after(def, &mut stage).await?;
         stage.tx = None;
+        let data = stage.result.unwrap_or(Json::Null);
+        hooks.committing(&mut tx.engine()?.conn(), &data).await?;
         tx.commit().await?;
         let change = Change { entity: *def, operation: Operation::Delete, old: Some(old), new: None };
-        Ok(Outcome { data: stage.result.unwrap_or(Json::Null), metadata: None, changes: vec![change] })
+        Ok(Outcome { data, metadata: None, changes: vec![change] })
     }
 
     /// Reads one row by primary key that also satisfies `guard`; `not_found` otherwise.

@@ -47,6 +47,7 @@ pub(crate) struct Config {
     pub acl: Option<AclCallback>,
     pub credentials: Option<CredentialsCallback>,
     pub queue_per_client: usize,
+    pub durable_replies: bool,
 }
 
 /// Builds a [`Server`]: `Server::builder().database_url("sqlite://app.db").start().await`.
@@ -87,6 +88,7 @@ impl Default for ServerBuilder {
                 acl: None,
                 credentials: None,
                 queue_per_client: 64,
+                durable_replies: true,
             },
         }
     }
@@ -215,6 +217,15 @@ impl ServerBuilder {
     pub fn idempotency_window(mut self, window: Duration, keep_last: usize) -> Self {
         self.config.idempotency_window = window;
         self.config.idempotency_keep_last = keep_last;
+        self
+    }
+
+    /// Logs the reply of every write in the database, inside the write's transaction (default
+    /// on): a redelivered write is then answered and never executed twice, also after a restart
+    /// or on another instance. The table `mqttspec_replies` is created when missing; entries
+    /// older than the idempotency window are swept. Off: replies are remembered in memory only.
+    pub fn durable_replies(mut self, on: bool) -> Self {
+        self.config.durable_replies = on;
         self
     }
 

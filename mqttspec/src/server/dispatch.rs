@@ -12,6 +12,8 @@ use tracing::Instrument;
 
 use super::Core;
 use super::idempotency::Claim;
+use super::reply_log::{self, Requester};
+use crate::db::Conn;
 use crate::engine::{Interceptor, Request, Stage};
 use crate::entity::EntityDef;
 use crate::error::{Error, ErrorCode, Result};
@@ -70,7 +72,8 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
                 Reply { remember: false, ..Reply::once(pong(&envelope.id), None) }
             }
             (None, Ok(envelope)) => {
-                let result = AssertUnwindSafe(execute(core, client, &envelope)).catch_unwind().await;
+                let who = Requester { client: client.id(), principal: principal.as_deref(), id: &envelope.id };
+                let result = AssertUnwindSafe(execute(core, client, &envelope, &who)).catch_unwind().await;
                 let result = result.unwrap_or_else(|panic| {
                     let what = panic
                         .downcast_ref::<&str>()
@@ -79,11 +82,14 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
                     Err(Error::new(ErrorCode::InternalError, "internal error")
                         .with_source(format!("handler panicked: {}", what.unwrap_or_default())))
                 });
-                match &result {
-                    Ok((data, metadata)) => {
-                        Reply::once(success_reply(&envelope.id, data.clone(), metadata.clone()), None)
+                match result {
+                    Ok(Answer::Data(data, metadata)) => Reply::once(success_reply(&envelope.id, data, metadata), None),
+                    Ok(Answer::Logged(payload)) => Reply { payload, remember: true, outcome: "ok" },
+                    Ok(Answer::Repeat(payload)) => {
+                        tracing::info!("repeated write: the logged reply re-sent");
+                        Reply { payload, remember: true, outcome: "repeat" }
                     }
-                    Err(error) => Reply::once(error_reply(&envelope.id, error), Some(error)),
+                    Err(error) => Reply::once(error_reply(&envelope.id, &error), Some(&error)),
                 }
             }
         };
@@ -161,7 +167,17 @@ fn reply_topic(core: &Core, client: &str, requested: Option<&str>) -> String {
     }
 }
 
-async fn execute(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Result<(Json, Option<Json>)> {
+/// What an executed request answers.
+enum Answer {
+    /// Reply data and metadata.
+    Data(Json, Option<Json>),
+    /// A write's reply, built inside its transaction and logged with it.
+    Logged(Bytes),
+    /// A write that had committed before (a redelivery): its logged reply.
+    Repeat(Bytes),
+}
+
+async fn execute(core: &Arc<Core>, client: &Client, envelope: &Envelope, who: &Requester<'_>) -> Result<Answer> {
     let operation = envelope.operation.expect("requests carry an operation");
     if core.hooks.has(HookPoint::BeforeHandle) {
         let mut ctx = HookContext::new(HookPoint::BeforeHandle, client.clone());
@@ -175,9 +191,13 @@ async fn execute(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Resu
             _ => Error::new(ErrorCode::Unauthorized, e.message().to_owned()),
         })?;
     }
+    let logged = core.config.durable_replies && operation.is_write();
+    if logged && let Some(reply) = reply_log::find(core.engine.db(), who).await? {
+        return Ok(Answer::Repeat(reply));
+    }
     match operation {
-        Operation::Subscribe => subscribe(core, client, envelope).await,
-        Operation::Unsubscribe => unsubscribe(core, client, envelope).await,
+        Operation::Subscribe => subscribe(core, client, envelope).await.map(|(d, m)| Answer::Data(d, m)),
+        Operation::Unsubscribe => unsubscribe(core, client, envelope).await.map(|(d, m)| Answer::Data(d, m)),
         _ => {
             let request = Request {
                 schema: envelope.schema.as_deref(),
@@ -187,12 +207,30 @@ async fn execute(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Resu
                 data: envelope.data.as_ref(),
                 options: envelope.options.as_ref(),
             };
-            let mut hooks = HookInterceptor { hooks: &core.hooks, client, message_id: &envelope.id };
-            let outcome = core.engine.execute_with(request, &mut hooks).await?;
+            let mut hooks = HookInterceptor {
+                hooks: &core.hooks,
+                client,
+                message_id: &envelope.id,
+                log: logged.then_some(who),
+                logged: None,
+                superseded: false,
+            };
+            let outcome = match core.engine.execute_with(request, &mut hooks).await {
+                Ok(outcome) => outcome,
+                // Another run of this request (a redelivery on another instance) committed first.
+                Err(_) if hooks.superseded => {
+                    let reply = reply_log::find(core.engine.db(), who).await?;
+                    return reply.map(Answer::Repeat).ok_or_else(|| Error::internal("a logged reply vanished"));
+                }
+                Err(e) => return Err(e),
+            };
             if !outcome.changes.is_empty() {
                 core.notifier.publish(outcome.changes).await;
             }
-            Ok((outcome.data, outcome.metadata))
+            Ok(match hooks.logged {
+                Some(reply) => Answer::Logged(reply),
+                None => Answer::Data(outcome.data, outcome.metadata),
+            })
         }
     }
 }
@@ -274,6 +312,12 @@ struct HookInterceptor<'a> {
     hooks: &'a HookRegistry,
     client: &'a Client,
     message_id: &'a str,
+    /// Writes: log the reply inside the transaction under this requester.
+    log: Option<&'a Requester<'a>>,
+    /// The reply logged with the write.
+    logged: Option<Bytes>,
+    /// Another run of the same request had logged its reply: this one rolled back.
+    superseded: bool,
 }
 
 impl HookInterceptor<'_> {
@@ -308,5 +352,23 @@ impl Interceptor for HookInterceptor<'_> {
             _ => HookPoint::AfterRead,
         };
         self.run(point, def, stage).await
+    }
+
+    async fn began(&mut self, conn: &mut Conn<'_>) -> Result<()> {
+        let Some(who) = self.log else { return Ok(()) };
+        if !reply_log::claim(conn, who).await? {
+            self.superseded = true;
+            return Err(Error::new(ErrorCode::Conflict, "this request was answered by another run"));
+        }
+        Ok(())
+    }
+
+    async fn committing(&mut self, conn: &mut Conn<'_>, data: &Json) -> Result<()> {
+        let Some(who) = self.log else { return Ok(()) };
+        let reply = success_reply(self.message_id, data.clone(), None);
+        let reply = Bytes::from(serde_json::to_vec(&reply).expect("serializable"));
+        reply_log::complete(conn, who, &reply).await?;
+        self.logged = Some(reply);
+        Ok(())
     }
 }

@@ -4,6 +4,7 @@ mod builder;
 mod dispatch;
 mod idempotency;
 mod notifier;
+mod reply_log;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -106,6 +107,9 @@ impl Server {
         db.check().await?;
         if config.create_tables {
             db.create_tables(registry.entities()).await?;
+        }
+        if config.durable_replies {
+            reply_log::create_table(&db).await?;
         }
         let engine = Engine::new(db, Arc::new(registry)).with_max_limit(config.max_limit);
         let (notifier, notifier_handle) = Notifier::new();
@@ -238,8 +242,15 @@ async fn sweep(core: std::sync::Weak<Core>) {
     loop {
         tick.tick().await;
         let Some(core) = core.upgrade() else { return };
-        let clients = core.lock_clients();
-        core.replies.sweep(|id| clients.contains_key(id));
+        {
+            let clients = core.lock_clients();
+            core.replies.sweep(|id| clients.contains_key(id));
+        }
+        if core.config.durable_replies
+            && let Err(e) = reply_log::sweep(core.engine.db(), core.config.idempotency_window).await
+        {
+            tracing::warn!(error = %e, "logged replies not swept");
+        }
     }
 }
 

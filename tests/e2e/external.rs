@@ -1,0 +1,89 @@
+//! The external broker mode against a real Mosquitto: faults, start-up errors, readiness.
+
+use std::time::{Duration, Instant};
+
+use mqttspec::{ExternalBrokerConfig, Readiness, Server};
+use serde_json::json;
+
+use crate::harness::{Broker, Setup, TestServer, WAIT, ok};
+use crate::support::Backend;
+
+fn mosquitto_sqlite() -> Setup {
+    Setup { backend: Backend::Sqlite, broker: Broker::Mosquitto }
+}
+
+/// Mosquitto restarts: the server reconnects and subscribes again on its own, and every request
+/// published while it was away is answered afterwards, once (the broker kept them for its
+/// persistent session), with the reconnect time reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_loses_no_request() {
+    let mut server = TestServer::start(mosquitto_sqlite()).await;
+    let mut before = server.client("before").await;
+    before.subscribe_own().await;
+    ok(&before.request(json!({"operation": "create", "entity": "users", "data": {"name": "b", "email": "b@x"}})).await);
+
+    server.mosquitto.as_mut().expect("mosquitto").restart();
+    let back = Instant::now();
+    // Published at once, while the server is still away (its backoff is at least 50 ms).
+    let mut after = server.client("after").await;
+    after.subscribe_own().await;
+    let requests = 100;
+    for i in 0..requests {
+        after
+            .send(&json!({"id": format!("c{i}"), "type": "request", "operation": "create", "entity": "users",
+                "data": {"name": format!("n{i}"), "email": format!("{i}@x")}}))
+            .await;
+    }
+    let readiness = server.server.ready(Duration::from_secs(5)).await;
+    let reconnect = back.elapsed();
+    assert_eq!(readiness, Readiness::Connected, "reconnected and subscribed within 5 s");
+    for i in 0..requests {
+        let reply = after.reply_with_id(&json!(format!("c{i}"))).await;
+        assert_eq!(ok(&reply)["name"], format!("n{i}"));
+    }
+    assert_eq!(server.user_count().await, requests + 1, "each request executed once");
+    eprintln!("external broker: server ready {reconnect:?} after the broker was back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_settings_stop_start_up_naming_the_setting() {
+    let mosquitto = crate::broker::Mosquitto::start();
+    let start = |config: ExternalBrokerConfig| async move {
+        let db = crate::support::fresh_database(Backend::Sqlite).await;
+        Server::builder()
+            .database(db)
+            .without_discovery()
+            .entity::<crate::harness::User>()
+            .external_broker(config)
+            .start()
+            .await
+    };
+    let refused = start(mosquitto.server_config().credentials("mqttspec", "wrong")).await.unwrap_err();
+    assert!(refused.message().contains("credentials") && refused.message().contains("refused"), "{refused}");
+    let scheme = start(ExternalBrokerConfig::new("http://127.0.0.1:1")).await.unwrap_err();
+    assert!(scheme.message().contains("url: unknown scheme `http`"), "{scheme}");
+    let ca = start(ExternalBrokerConfig::new("mqtts://127.0.0.1:1").ca_file("/nonexistent.pem")).await.unwrap_err();
+    assert!(ca.message().contains("ca_file"), "{ca}");
+}
+
+/// No broker at the address: start-up goes on, the server says it is reconnecting, and it
+/// connects as soon as a broker appears there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_is_retried() {
+    let mosquitto = crate::broker::Mosquitto::start();
+    let (port, config) = (mosquitto.port, mosquitto.server_config());
+    drop(mosquitto); // the port is free again: nothing listens there
+    let db = crate::support::fresh_database(Backend::Sqlite).await;
+    let server = Server::builder()
+        .database(db)
+        .without_discovery()
+        .entity::<crate::harness::User>()
+        .external_broker(config)
+        .start()
+        .await;
+    let server = server.expect("start-up does not fail on an unreachable broker");
+    assert_ne!(server.readiness(), Readiness::Connected);
+    let _mosquitto = crate::broker::Mosquitto::start_on(port);
+    assert_eq!(server.ready(WAIT).await, Readiness::Connected, "connected once a broker listens");
+    server.shutdown().await;
+}
