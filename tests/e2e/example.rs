@@ -13,15 +13,22 @@ pub struct Example {
 impl Example {
     /// Starts `target/<profile>/examples/<name>` and waits for its "serving" line.
     pub fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("mqttspec-{name}-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let database = format!("sqlite://{}/example.db", dir.display());
+        Self::start_with(name, port, dir, &["--port", &port.to_string(), "--database-url", &database], env)
+    }
+
+    /// Starts an example with exactly these arguments (`port` is what it serves on, for the test).
+    pub fn start_with(name: &str, port: u16, dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Self {
         // target/<profile>/deps/e2e-… → target/<profile>/examples/<name>
         let exe = std::env::current_exe().unwrap();
         let binary = exe.parent().unwrap().parent().unwrap().join("examples").join(name);
         assert!(binary.exists(), "{} is built with the tests", binary.display());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!("mqttspec-{name}-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--database-url", &format!("sqlite://{}/example.db", dir.display())])
+            .args(args)
             .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
@@ -39,6 +46,14 @@ impl Example {
         // Keep draining its log so that it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         Self { child, port, dir }
+    }
+}
+
+impl Example {
+    /// Kills the process at once (SIGKILL): no shutdown, no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

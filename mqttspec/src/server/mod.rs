@@ -1,6 +1,7 @@
 //! The server: embedded broker + dispatch + hooks + query engine + live subscriptions.
 
 mod builder;
+mod change_bus;
 mod dispatch;
 mod idempotency;
 mod notifier;
@@ -190,8 +191,10 @@ impl Server {
     /// Graceful shutdown: stops accepting requests and connections, finishes the requests in
     /// flight and sends their replies and notifications, then disconnects everyone.
     pub async fn shutdown(self) {
-        self.core.accepting.store(false, Ordering::SeqCst);
+        // The broker first: with an external broker this hands the clients to the other
+        // instances, serving every request routed here before the handover.
         self.broker.stop_accepting().await;
+        self.core.accepting.store(false, Ordering::SeqCst);
         // Closing the queues lets every worker finish what it holds, then end; a request that
         // slipped in as accepting stopped may have started one more worker: wait for those too.
         self.core.lock_workers().clear();
@@ -427,6 +430,14 @@ impl Gate for CoreGate {
             }
         }
         Ok(())
+    }
+
+    async fn remote_changes(&self, changes: bytes::Bytes) {
+        match change_bus::decode(self.engine.registry(), &changes) {
+            Ok(changes) if !changes.is_empty() => self.notifier.publish_remote(changes),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "undecodable changes from another instance"),
+        }
     }
 
     async fn refused(&self, request: InboundRequest) {

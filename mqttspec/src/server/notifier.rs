@@ -15,7 +15,10 @@ use crate::subscription::Scope;
 use crate::transport::Outbound;
 
 enum Message {
+    /// Changes committed here: notified here, then sent to the other instances.
     Changes(Vec<Change>, oneshot::Sender<()>),
+    /// Changes committed by another instance on the same broker.
+    Remote(Vec<Change>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -36,10 +39,21 @@ impl Notifier {
         while let Some(message) = self.0.recv().await {
             match message {
                 Message::Changes(changes, done) => {
+                    // Other instances get the changes first: they then notify in parallel with us.
+                    if core.config.external.is_some()
+                        && let Err(e) = core.publisher().broadcast(super::change_bus::encode(&changes)).await
+                    {
+                        tracing::warn!(error = %e, "changes not sent to the other instances");
+                    }
                     for change in changes {
                         notify(&core, change).await;
                     }
                     let _ = done.send(());
+                }
+                Message::Remote(changes) => {
+                    for change in changes {
+                        notify(&core, change).await;
+                    }
                 }
                 Message::Flush(done) => {
                     let _ = done.send(());
@@ -57,6 +71,11 @@ impl NotifierHandle {
         if self.0.send(Message::Changes(changes, done)).is_ok() {
             let _ = wait.await;
         }
+    }
+
+    /// Notifies the changes another instance committed (in the order they arrive).
+    pub fn publish_remote(&self, changes: Vec<Change>) {
+        let _ = self.0.send(Message::Remote(changes));
     }
 
     /// Waits until every change queued before this call was published.

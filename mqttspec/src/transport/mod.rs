@@ -171,6 +171,8 @@ pub trait Gate: Send + Sync + 'static {
     /// A request from a client that its first-request connect refused (external brokers): the
     /// server answers `unauthorized`.
     async fn refused(&self, request: InboundRequest);
+    /// Committed changes published by another instance on the same broker ([`Publisher::broadcast`]).
+    async fn remote_changes(&self, changes: Bytes);
     /// Whether a client may publish to a topic outside the protocol's namespace.
     fn allow_publish(&self, client_id: &str, topic: &str) -> bool;
     /// Whether a client may subscribe to a filter outside the protocol's namespace.
@@ -186,4 +188,11 @@ pub trait Publisher: Send + Sync + 'static {
     /// Whether the client is connected now (a client that sent DISCONNECT is not, even before
     /// its socket closes). Notifications go only to connected clients (PROTOCOL §6).
     async fn is_connected(&self, client_id: &str) -> bool;
+
+    /// Sends committed changes to the other instances on the same broker (none with the
+    /// embedded broker).
+    async fn broadcast(&self, changes: Bytes) -> crate::Result<()> {
+        let _ = changes;
+        Ok(())
+    }
 }

@@ -5,7 +5,12 @@
 //! `before_connect` runs) and forgotten at its Last Will on `{prefix}/{client_id}/status` or
 //! after an idle time. A request is acknowledged to the broker only once its reply was handed to
 //! the connection, so a crash leaves unanswered requests with the broker (persistent session).
+//!
+//! Several instances may share one broker (`cluster`): each receives every request and serves
+//! the clients it owns; the survivor that adopts a departed instance's broker session answers
+//! what it left unanswered; committed changes travel between instances on an internal topic.
 
+mod cluster;
 mod config;
 
 use std::collections::HashMap;
@@ -16,10 +21,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::QoS as MqttQoS;
-use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, PublishProperties, SubscribeReasonCode};
-use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop};
+use rumqttc::v5::mqttbytes::v5::{Filter, LastWill, Packet, Publish, PublishProperties, SubscribeReasonCode};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use cluster::{INTERNAL, Membership};
 pub use config::ExternalBrokerConfig;
 
 use super::{
@@ -54,15 +60,24 @@ impl std::fmt::Debug for ExternalBroker {
     }
 }
 
-/// What the event loop, the intake and the publisher share.
-struct Shared {
+/// One MQTT connection: the server's own, or one that adopts a departed instance's session.
+struct Link {
     client: AsyncClient,
     /// Counts connections: an acknowledgement belongs to the connection its request came on.
     generation: AtomicU64,
+}
+
+/// What the event loop, the intake and the publisher share.
+struct Shared {
+    link: Arc<Link>,
     readiness: watch::Sender<Readiness>,
     /// Clients learnt from their requests, until their Last Will or idle expiry.
     clients: Mutex<HashMap<String, Known>>,
     next_session: AtomicU64,
+    membership: Mutex<Membership>,
+    names: Names,
+    /// Set when the server shuts down: its announcement is cleared on purpose.
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 struct Known {
@@ -74,26 +89,74 @@ impl Shared {
     fn lock_clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
         self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    fn lock_membership(&self) -> std::sync::MutexGuard<'_, Membership> {
+        self.membership.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The topics of this instance.
+#[derive(Clone)]
+struct Names {
+    topics: Topics,
+    /// `{prefix}/_mqttspec/instances/{me}`: retained while this instance lives.
+    announcement: String,
+    /// `{prefix}/_mqttspec/instances/+`.
+    instances: String,
+    /// `{prefix}/_mqttspec/changes/{me}`: committed changes this instance publishes.
+    changes: String,
+    /// `{prefix}/_mqttspec/changes/+`.
+    all_changes: String,
+}
+
+impl Names {
+    fn new(topics: Topics, me: &str) -> Self {
+        let internal = format!("{}/{INTERNAL}", topics.prefix());
+        Self {
+            announcement: format!("{internal}/instances/{me}"),
+            instances: format!("{internal}/instances/+"),
+            changes: format!("{internal}/changes/{me}"),
+            all_changes: format!("{internal}/changes/+"),
+            topics,
+        }
+    }
+
+    /// The instance an internal topic (`instances/{id}` or `changes/{id}`) names, and which kind.
+    fn internal<'t>(&self, topic: &'t str) -> Option<(&'t str, &'t str)> {
+        let rest = topic.strip_prefix(self.topics.prefix())?.strip_prefix('/')?.strip_prefix(INTERNAL)?;
+        let mut levels = rest.strip_prefix('/')?.split('/');
+        match (levels.next(), levels.next(), levels.next()) {
+            (Some(kind @ ("instances" | "changes")), Some(id), None) if !id.is_empty() => Some((kind, id)),
+            _ => None,
+        }
+    }
 }
 
 /// The acknowledgement of a request, sent when the server is done with it (its reply published,
 /// or refused). A request from an earlier connection is not acknowledged: the broker sends it
 /// again on the new one, and the idempotency store answers it without executing it twice.
-fn ack(shared: Arc<Shared>, publish: Publish, generation: u64) -> Ack {
+fn ack(link: Arc<Link>, publish: Publish, generation: u64) -> Ack {
     Ack::new(move || {
-        if publish.qos == MqttQoS::AtMostOnce || shared.generation.load(Ordering::SeqCst) != generation {
+        if publish.qos == MqttQoS::AtMostOnce || link.generation.load(Ordering::SeqCst) != generation {
             return;
         }
-        if let Err(rumqttc::v5::ClientError::TryRequest(_)) = shared.client.try_ack(&publish) {
-            let client = shared.client.clone();
+        if let Err(rumqttc::v5::ClientError::TryRequest(_)) = link.client.try_ack(&publish) {
+            let client = link.client.clone();
             tokio::spawn(async move { client.ack(&publish).await.ok() });
         }
     })
 }
 
 enum Inbound {
-    Request { client_id: String, publish: Publish, generation: u64 },
+    /// A request.
+    Request { client_id: String, publish: Publish, link: Arc<Link>, generation: u64 },
     Status { client_id: String, payload: Bytes },
+    /// An instance's announcement (`alive`) or its clearing.
+    Member { instance: String, alive: bool },
+    /// Another instance's committed changes.
+    Changes(Bytes),
+    /// The server's connection is new: the membership is read again.
+    Connected,
 }
 
 /// The first outcome of connecting, which decides whether start-up goes on.
@@ -113,34 +176,40 @@ impl ExternalBroker {
         topics: Topics,
         gate: Arc<dyn Gate>,
     ) -> Result<Self> {
-        let options = config::mqtt_options(config, max_packet)?;
-        let client_id = options.client_id();
+        let mut options = config::mqtt_options(config, max_packet)?;
+        let me = options.client_id();
+        let names = Names::new(topics.clone(), &me);
+        let adoption = options.clone();
+        // Gone without a word (killed, cut off): the broker clears this instance's announcement.
+        options.set_last_will(LastWill::new(&names.announcement, Vec::new(), MqttQoS::AtLeastOnce, true, None));
         let (client, eventloop) = AsyncClient::new(options, 16 * 1024);
         let (readiness, _) = watch::channel(Readiness::Connecting);
         let shared = Arc::new(Shared {
-            client,
-            generation: AtomicU64::new(0),
+            link: Arc::new(Link { client, generation: AtomicU64::new(0) }),
             readiness,
             clients: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
+            membership: Mutex::new(Membership::new(&me)),
+            names: names.clone(),
+            leaving: std::sync::atomic::AtomicBool::new(false),
         });
         let (inbound, inbound_rx) = mpsc::unbounded_channel();
         let (first, first_rx) = oneshot::channel();
         let task = EventLoopTask {
             eventloop,
             shared: shared.clone(),
-            topics: topics.clone(),
             request_qos,
             inbound,
             first: Some(first),
             config: config.clone(),
         };
         let eventloop = tokio::spawn(task.run());
-        let intake = tokio::spawn(intake(shared.clone(), gate, inbound_rx, config.idle_expiry));
+        let intake = Intake { shared: shared.clone(), gate, adoption, held: Vec::new() };
+        let intake = tokio::spawn(intake.run(inbound_rx, config.idle_expiry));
         let broker = Self { shared, eventloop: Mutex::new(Some(eventloop)), intake, topics };
         match first_rx.await {
             Ok(FirstOutcome::Connected) => {
-                tracing::info!(url = %config.url, client_id = %client_id, "connected to the external broker");
+                tracing::info!(url = %config.url, instance = %me, "connected to the external broker");
             }
             Ok(FirstOutcome::Unreachable(e)) => {
                 tracing::warn!(url = %config.url, error = %e, "external broker unreachable; retrying in the background");
@@ -149,10 +218,7 @@ impl ExternalBroker {
                 broker.stop().await;
                 return Err(Error::new(
                     ErrorCode::ValidationError,
-                    format!(
-                        "external broker: credentials: the broker at {} refused the connection ({reason})",
-                        config.url
-                    ),
+                    format!("external broker: credentials: the broker at {} refused the connection ({reason})", config.url),
                 ));
             }
             Err(_) => {
@@ -184,9 +250,18 @@ impl Transport for ExternalBroker {
     }
 
     async fn stop_accepting(&self) {
-        // Requests published from here on wait in the broker for this session's return, or go
-        // to the other instances.
-        let _ = self.shared.client.unsubscribe(self.topics.request_filter()).await;
+        // Hand the clients over: clear the announcement, and serve every request the broker routed
+        // before that clearing (the other instances take those after it), then take no more.
+        let link = &self.shared.link;
+        let names = &self.shared.names;
+        self.shared.leaving.store(true, Ordering::SeqCst);
+        let cleared = link.client.publish(&names.announcement, MqttQoS::AtLeastOnce, true, Vec::new()).await;
+        if cleared.is_ok() {
+            let mut readiness = self.shared.readiness.subscribe();
+            let handed_over = readiness.wait_for(|r| *r == Readiness::Stopped);
+            let _ = tokio::time::timeout(Duration::from_secs(5), handed_over).await;
+        }
+        let _ = link.client.unsubscribe(self.topics.request_filter()).await;
     }
 
     async fn drain(&self, _deadline: Duration) {
@@ -195,7 +270,7 @@ impl Transport for ExternalBroker {
     }
 
     async fn disconnect_all(&self) {
-        let _ = self.shared.client.disconnect().await;
+        let _ = self.shared.link.client.disconnect().await;
         let task = self.eventloop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(mut task) = task
             && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
@@ -210,7 +285,6 @@ impl Transport for ExternalBroker {
 struct EventLoopTask {
     eventloop: EventLoop,
     shared: Arc<Shared>,
-    topics: Topics,
     request_qos: QoS,
     inbound: mpsc::UnboundedSender<Inbound>,
     first: Option<oneshot::Sender<FirstOutcome>>,
@@ -226,16 +300,27 @@ impl EventLoopTask {
             match self.eventloop.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     failures = 0;
-                    let generation = self.shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                    let generation = self.shared.link.generation.fetch_add(1, Ordering::SeqCst) + 1;
                     tracing::info!(generation, session_present = ack.session_present, "external broker connected");
+                    let _ = self.inbound.send(Inbound::Connected);
                     // rumqttc does not subscribe again after a reconnect, and a broker may have
-                    // lost the session: subscribe on every connection.
+                    // lost the session: subscribe on every connection, then announce ourselves
+                    // (the others' retained announcements arrive before our own comes back).
+                    let names = &self.shared.names;
                     let filters = vec![
-                        Filter::new(self.topics.request_filter(), mqtt_qos(self.request_qos)),
-                        Filter::new(self.topics.status_filter(), MqttQoS::AtLeastOnce),
+                        Filter::new(names.instances.clone(), MqttQoS::AtLeastOnce),
+                        Filter::new(names.all_changes.clone(), MqttQoS::AtLeastOnce),
+                        Filter::new(names.topics.status_filter(), MqttQoS::AtLeastOnce),
+                        Filter::new(names.topics.request_filter(), mqtt_qos(self.request_qos)),
                     ];
-                    if let Err(e) = self.shared.client.try_subscribe_many(filters) {
+                    let client = &self.shared.link.client;
+                    if let Err(e) = client.try_subscribe_many(filters) {
                         tracing::error!(error = %e, "cannot subscribe to the request topics");
+                    }
+                    let me = self.shared.lock_membership().me().to_owned();
+                    let announce = client.try_publish(&names.announcement, MqttQoS::AtLeastOnce, true, me.into_bytes());
+                    if let Err(e) = announce {
+                        tracing::error!(error = %e, "cannot announce this instance");
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
@@ -243,7 +328,6 @@ impl EventLoopTask {
                     if refused {
                         tracing::error!(codes = ?ack.return_codes, "the broker refused the server's subscriptions: check its ACL (deploy/)");
                     } else {
-                        self.shared.readiness.send_replace(Readiness::Connected);
                         self.report(FirstOutcome::Connected);
                     }
                 }
@@ -287,29 +371,44 @@ impl EventLoopTask {
     }
 
     fn route(&self, publish: Publish) {
-        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
-        if publish.retain {
-            // A retained message would be replayed to every (re)connecting instance: never a request.
-            tracing::warn!(topic, "retained message ignored");
-            let _ = self.shared.client.try_ack(&publish);
-            return;
+        let link = &self.shared.link;
+        let generation = link.generation.load(Ordering::SeqCst);
+        if let Some(message) = classify(&self.shared.names, &publish, link, generation) {
+            let _ = self.inbound.send(message);
         }
-        let generation = self.shared.generation.load(Ordering::SeqCst);
-        let message = if let Some(client) = self.topics.request_client(&topic) {
-            Inbound::Request { client_id: client.to_owned(), publish, generation }
-        } else if let Some(client) = self.topics.status_client(&topic) {
-            let payload = publish.payload.clone();
-            // Status messages need no reply: acknowledge at once.
-            if publish.qos != MqttQoS::AtMostOnce {
-                let _ = self.shared.client.try_ack(&publish);
-            }
-            Inbound::Status { client_id: client.to_owned(), payload }
-        } else {
-            let _ = self.shared.client.try_ack(&publish);
-            return;
-        };
-        let _ = self.inbound.send(message);
     }
+}
+
+/// What a message on the server's subscriptions is; messages that need no reply are acknowledged
+/// here, requests when they are answered.
+fn classify(names: &Names, publish: &Publish, link: &Arc<Link>, generation: u64) -> Option<Inbound> {
+    let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+    let ack_now = || {
+        if publish.qos != MqttQoS::AtMostOnce {
+            let _ = link.client.try_ack(publish);
+        }
+    };
+    if let Some((kind, instance)) = names.internal(&topic) {
+        ack_now();
+        return Some(match kind {
+            "instances" => Inbound::Member { instance: instance.to_owned(), alive: !publish.payload.is_empty() },
+            _ if publish.retain || names.changes == topic => return None,
+            _ => Inbound::Changes(publish.payload.clone()),
+        });
+    }
+    if publish.retain {
+        // A retained message would be replayed to every (re)connecting instance: never a request.
+        tracing::warn!(topic, "retained message ignored");
+        ack_now();
+        return None;
+    }
+    if let Some(client) = names.topics.request_client(&topic) {
+        let (client_id, publish) = (client.to_owned(), publish.clone());
+        return Some(Inbound::Request { client_id, publish, link: link.clone(), generation });
+    }
+    ack_now();
+    let client = names.topics.status_client(&topic)?;
+    Some(Inbound::Status { client_id: client.to_owned(), payload: publish.payload.clone() })
 }
 
 /// The delay before reconnect attempt `failures`: doubling from the first delay up to the cap,
@@ -322,46 +421,207 @@ fn backoff(config: &ExternalBrokerConfig, failures: u32) -> Duration {
     half + Duration::from_nanos(random % (half.as_nanos().max(1) as u64))
 }
 
-/// Hands requests to the server in the order they arrived; learns clients from their first
-/// request and forgets them at their Last Will or after `idle_expiry`.
-async fn intake(
+/// Hands requests to the server in the order they arrived, those of the clients this instance
+/// owns; learns clients from their first request and forgets them at their Last Will or after the
+/// idle expiry; follows the membership.
+struct Intake {
     shared: Arc<Shared>,
     gate: Arc<dyn Gate>,
-    mut inbound: mpsc::UnboundedReceiver<Inbound>,
-    idle_expiry: Duration,
-) {
-    let mut sweep = tokio::time::interval((idle_expiry / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)));
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            message = inbound.recv() => match message {
-                Some(Inbound::Request { client_id, publish, generation }) => {
-                    request(&shared, &*gate, client_id, publish, generation).await;
-                }
-                Some(Inbound::Status { client_id, payload }) => {
-                    if payload.trim_ascii().eq_ignore_ascii_case(b"offline") {
-                        forget(&shared, &*gate, &client_id, "last will").await;
+    /// The server's connection options, the model of an adopting connection's.
+    adoption: MqttOptions,
+    /// Requests that arrived before the membership settled.
+    held: Vec<Inbound>,
+}
+
+impl Intake {
+    async fn run(mut self, mut inbound: mpsc::UnboundedReceiver<Inbound>, idle_expiry: Duration) {
+        let period = (idle_expiry / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let mut sweep = tokio::time::interval(period);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                message = inbound.recv() => match message {
+                    Some(message) => self.handle(message).await,
+                    None => return,
+                },
+                _ = sweep.tick() => {
+                    let now = Instant::now();
+                    let idle: Vec<String> = self
+                        .shared
+                        .lock_clients()
+                        .iter()
+                        .filter(|(_, known)| now.duration_since(known.last_seen) >= idle_expiry)
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for client_id in idle {
+                        forget(&self.shared, &*self.gate, &client_id, "idle").await;
                     }
-                }
-                None => return,
-            },
-            _ = sweep.tick() => {
-                let now = Instant::now();
-                let idle: Vec<String> = shared
-                    .lock_clients()
-                    .iter()
-                    .filter(|(_, known)| now.duration_since(known.last_seen) >= idle_expiry)
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                for client_id in idle {
-                    forget(&shared, &*gate, &client_id, "idle").await;
                 }
             }
         }
     }
+
+    async fn handle(&mut self, message: Inbound) {
+        match message {
+            Inbound::Request { .. } => {
+                // Held until the membership settles, but never so many that they fill the
+                // broker's window of unacknowledged messages (20 on Mosquitto): the
+                // announcements we wait for queue behind them. Past that, the last view decides.
+                let settled = self.shared.lock_membership().settled();
+                if !settled && self.held.len() < HOLD_LIMIT {
+                    self.held.push(message);
+                    return;
+                }
+                for held in std::mem::take(&mut self.held) {
+                    self.serve(held).await;
+                }
+                self.serve(message).await;
+            }
+            Inbound::Status { client_id, payload } => {
+                if payload.trim_ascii().eq_ignore_ascii_case(b"offline") {
+                    forget(&self.shared, &*self.gate, &client_id, "last will").await;
+                }
+            }
+            Inbound::Member { instance, alive } => self.member(instance, alive).await,
+            Inbound::Changes(payload) => self.gate.remote_changes(payload).await,
+            Inbound::Connected => {
+                self.shared.lock_membership().refresh();
+            }
+        }
+    }
+
+    /// Serves a request of a client this instance owns; another instance's is dropped (and so
+    /// acknowledged: that instance answers it).
+    async fn serve(&mut self, message: Inbound) {
+        let Inbound::Request { client_id, publish, link, generation } = message else { return };
+        if self.shared.lock_membership().owns(&client_id) {
+            request(&self.shared, &*self.gate, client_id, publish, &link, generation).await;
+        }
+    }
+
+    async fn member(&mut self, instance: String, alive: bool) {
+        let (me, was_settled, changed) = {
+            let mut membership = self.shared.lock_membership();
+            let was_settled = membership.settled();
+            let changed = membership.update(&instance, alive);
+            (membership.me().to_owned(), was_settled, changed)
+        };
+        if changed {
+            let live: Vec<String> = self.shared.lock_membership().live().cloned().collect();
+            tracing::info!(instance = %instance, alive, ?live, "membership changed");
+        }
+        if instance == me {
+            if alive && !was_settled {
+                self.shared.readiness.send_replace(Readiness::Connected);
+                for held in std::mem::take(&mut self.held) {
+                    self.serve(held).await;
+                }
+            } else if !alive && self.shared.leaving.load(Ordering::SeqCst) {
+                // Our own clearing came back (shutdown): the others serve our clients from here.
+                self.shared.readiness.send_replace(Readiness::Stopped);
+            } else if !alive {
+                // Our Last Will, fired while the broker restarted: we are here, say so again.
+                tracing::warn!("this instance's announcement was cleared; announcing again");
+                let names = &self.shared.names;
+                let _ = self.shared.link.client.try_publish(&names.announcement, MqttQoS::AtLeastOnce, true, me.into_bytes());
+            }
+        } else if !alive && was_settled {
+            let mut options = self.adoption.clone();
+            options.set_client_id(instance);
+            tokio::spawn(adopt(self.shared.clone(), options));
+        }
+    }
 }
 
-async fn request(shared: &Arc<Shared>, gate: &dyn Gate, client_id: String, publish: Publish, generation: u64) {
+/// Requests held while the membership settles, at most.
+const HOLD_LIMIT: usize = 16;
+
+/// How long a departed instance has to announce itself again (a broker restart fires every
+/// instance's Last Will) before its session is adopted.
+const ADOPTION_GRACE: Duration = Duration::from_millis(500);
+
+/// Takes over a departed instance's broker session: what it had received and not answered is
+/// published again on its request topic (properties kept), where the client's owner now serves it
+/// (answering from its idempotency store what it has answered already); then the session ends.
+async fn adopt(shared: Arc<Shared>, mut options: MqttOptions) {
+    let departed = options.client_id();
+    tokio::time::sleep(ADOPTION_GRACE).await;
+    {
+        let membership = shared.lock_membership();
+        if membership.live().any(|m| *m == departed) || !membership.adopts(&departed) {
+            return;
+        }
+    }
+    options.set_clean_start(false);
+    options.set_session_expiry_interval(Some(0));
+    let (client, mut eventloop) = AsyncClient::new(options, 16 * 1024);
+    let names = &shared.names;
+    let quiet = Duration::from_millis(300);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (mut adopted, mut unsubscribed) = (0usize, false);
+    loop {
+        let event = tokio::select! {
+            event = eventloop.poll() => event,
+            _ = tokio::time::sleep(quiet), if unsubscribed => break,
+            _ = tokio::time::sleep_until(deadline) => break,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                if !ack.session_present {
+                    break;
+                }
+                // Nothing new for this session: only what it already holds. (The broker handles
+                // this connection's packets in order: the republished requests come after.)
+                let filters = [
+                    names.topics.request_filter(),
+                    names.topics.status_filter(),
+                    names.instances.clone(),
+                    names.all_changes.clone(),
+                ];
+                for filter in filters {
+                    let _ = client.try_unsubscribe(filter);
+                }
+            }
+            Ok(Event::Incoming(Packet::UnsubAck(_))) => unsubscribed = true,
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                if !publish.retain && names.topics.request_client(&topic).is_some() {
+                    let properties = publish.properties.clone().unwrap_or_default();
+                    let again = client.try_publish_with_properties(
+                        topic,
+                        MqttQoS::AtLeastOnce,
+                        false,
+                        publish.payload.clone(),
+                        properties,
+                    );
+                    match again {
+                        Ok(()) => adopted += 1,
+                        Err(e) => tracing::error!(departed = %departed, error = %e, "an adopted request was not republished"),
+                    }
+                }
+                if publish.qos != MqttQoS::AtMostOnce {
+                    let _ = client.try_ack(&publish);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(departed = %departed, error = %e, "adoption connection failed");
+                return;
+            }
+        }
+    }
+    tracing::info!(departed = %departed, adopted, "adopted a departed instance's unanswered requests");
+    // Everything queued on this connection leaves before its DISCONNECT; expiry 0 ends the session.
+    let _ = client.try_disconnect();
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while let Ok(Ok(event)) = tokio::time::timeout_at(until, eventloop.poll()).await {
+        if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+            break;
+        }
+    }
+}
+
+async fn request(shared: &Arc<Shared>, gate: &dyn Gate, client_id: String, publish: Publish, link: &Arc<Link>, generation: u64) {
     let known = {
         let mut clients = shared.lock_clients();
         clients.get_mut(&client_id).map(|known| {
@@ -377,7 +637,7 @@ async fn request(shared: &Arc<Shared>, gate: &dyn Gate, client_id: String, publi
         response_topic: properties.and_then(|p| p.response_topic.clone()),
         ack: None,
     };
-    let inbound = InboundRequest { ack: Some(ack(shared.clone(), publish, generation)), ..inbound };
+    let inbound = InboundRequest { ack: Some(ack(link.clone(), publish, generation)), ..inbound };
     if known.is_none() {
         // A client's first request: this is where it "connects" (PROTOCOL §8).
         let session = shared.next_session.fetch_add(1, Ordering::Relaxed);
@@ -427,6 +687,7 @@ impl Publisher for ExternalPublisher {
     async fn publish(&self, message: Outbound) -> Result<()> {
         let properties = PublishProperties { correlation_data: message.correlation_data, ..Default::default() };
         self.shared
+            .link
             .client
             .publish_with_properties(message.topic, mqtt_qos(message.qos), false, message.payload, properties)
             .await
@@ -435,5 +696,10 @@ impl Publisher for ExternalPublisher {
 
     async fn is_connected(&self, client_id: &str) -> bool {
         self.shared.lock_clients().contains_key(client_id)
+    }
+
+    async fn broadcast(&self, changes: Bytes) -> Result<()> {
+        let topic = self.shared.names.changes.clone();
+        self.shared.link.client.publish(topic, MqttQoS::AtLeastOnce, false, changes).await.map_err(unavailable)
     }
 }
