@@ -4,6 +4,7 @@
 mod support;
 
 mod broker;
+mod cluster;
 mod durability;
 mod example;
 mod examples;

@@ -149,10 +149,21 @@ fn ack(link: Arc<Link>, publish: Publish, generation: u64) -> Ack {
 
 enum Inbound {
     /// A request.
-    Request { client_id: String, publish: Publish, link: Arc<Link>, generation: u64 },
-    Status { client_id: String, payload: Bytes },
+    Request {
+        client_id: String,
+        publish: Publish,
+        link: Arc<Link>,
+        generation: u64,
+    },
+    Status {
+        client_id: String,
+        payload: Bytes,
+    },
     /// An instance's announcement (`alive`) or its clearing.
-    Member { instance: String, alive: bool },
+    Member {
+        instance: String,
+        alive: bool,
+    },
     /// Another instance's committed changes.
     Changes(Bytes),
     /// The server's connection is new: the membership is read again.
@@ -218,7 +229,10 @@ impl ExternalBroker {
                 broker.stop().await;
                 return Err(Error::new(
                     ErrorCode::ValidationError,
-                    format!("external broker: credentials: the broker at {} refused the connection ({reason})", config.url),
+                    format!(
+                        "external broker: credentials: the broker at {} refused the connection ({reason})",
+                        config.url
+                    ),
                 ));
             }
             Err(_) => {
@@ -496,6 +510,8 @@ impl Intake {
         let Inbound::Request { client_id, publish, link, generation } = message else { return };
         if self.shared.lock_membership().owns(&client_id) {
             request(&self.shared, &*self.gate, client_id, publish, &link, generation).await;
+        } else {
+            drop(ack(link, publish, generation));
         }
     }
 
@@ -523,7 +539,12 @@ impl Intake {
                 // Our Last Will, fired while the broker restarted: we are here, say so again.
                 tracing::warn!("this instance's announcement was cleared; announcing again");
                 let names = &self.shared.names;
-                let _ = self.shared.link.client.try_publish(&names.announcement, MqttQoS::AtLeastOnce, true, me.into_bytes());
+                let _ = self.shared.link.client.try_publish(
+                    &names.announcement,
+                    MqttQoS::AtLeastOnce,
+                    true,
+                    me.into_bytes(),
+                );
             }
         } else if !alive && was_settled {
             let mut options = self.adoption.clone();
@@ -596,7 +617,9 @@ async fn adopt(shared: Arc<Shared>, mut options: MqttOptions) {
                     );
                     match again {
                         Ok(()) => adopted += 1,
-                        Err(e) => tracing::error!(departed = %departed, error = %e, "an adopted request was not republished"),
+                        Err(e) => {
+                            tracing::error!(departed = %departed, error = %e, "an adopted request was not republished")
+                        }
                     }
                 }
                 if publish.qos != MqttQoS::AtMostOnce {
@@ -621,7 +644,14 @@ async fn adopt(shared: Arc<Shared>, mut options: MqttOptions) {
     }
 }
 
-async fn request(shared: &Arc<Shared>, gate: &dyn Gate, client_id: String, publish: Publish, link: &Arc<Link>, generation: u64) {
+async fn request(
+    shared: &Arc<Shared>,
+    gate: &dyn Gate,
+    client_id: String,
+    publish: Publish,
+    link: &Arc<Link>,
+    generation: u64,
+) {
     let known = {
         let mut clients = shared.lock_clients();
         clients.get_mut(&client_id).map(|known| {
