@@ -114,7 +114,11 @@ fn matching(subscriptions: usize, changes: usize) {
             Condition::parse_filters(&def, &json!([{"column": "email", "operator": "eq", "value": format!("u{i}@x")}]))
                 .unwrap();
         filters.push(filter.clone());
-        registry.add(Client::new(format!("c{i}"), None, None, None), def, filter, None, |id| id.to_owned()).unwrap();
+        registry
+            .add(Client::new(format!("c{i}"), None, None, None), def, filter, None, serde_json::Value::Null, |id| {
+                id.to_owned()
+            })
+            .unwrap();
     }
     let rows: Vec<Vec<Value>> = (0..changes)
         .map(|i| {

@@ -31,6 +31,8 @@ pub enum ErrorCode {
     SubscriptionNotFound,
     /// The per-client subscription cap is reached.
     TooManySubscriptions,
+    /// A `resume` asks for changes its subscription's log no longer holds: re-read, subscribe anew.
+    ResyncRequired,
     /// The database cannot be reached or timed out; the client may retry.
     Unavailable,
     /// A bug; the cause is logged.
@@ -53,6 +55,7 @@ impl ErrorCode {
             Self::HookError => "hook_error",
             Self::SubscriptionNotFound => "subscription_not_found",
             Self::TooManySubscriptions => "too_many_subscriptions",
+            Self::ResyncRequired => "resync_required",
             Self::Unavailable => "unavailable",
             Self::InternalError => "internal_error",
         }

@@ -107,15 +107,17 @@ impl TestServer {
 
     /// A connected client; with Mosquitto, as user `client` with a Last Will on its status topic.
     pub async fn client(&self, id: &str) -> TestClient {
-        match self.broker {
-            Broker::Embedded => TestClient::connect(self.port, id, None).await.expect("client connects"),
-            Broker::Mosquitto => {
-                let will = format!("spec/{id}/status");
-                TestClient::connect_with(self.port, id, Some(crate::broker::CLIENT_LOGIN), Some(&will))
-                    .await
-                    .expect("client connects")
-            }
-        }
+        self.client_session(id, true).await
+    }
+
+    /// A connected client with a clean (`true`) or persistent session.
+    pub async fn client_session(&self, id: &str, clean: bool) -> TestClient {
+        let will = format!("spec/{id}/status");
+        let (credentials, will) = match self.broker {
+            Broker::Embedded => (None, None),
+            Broker::Mosquitto => (Some(crate::broker::CLIENT_LOGIN), Some(will.as_str())),
+        };
+        TestClient::connect_session(self.port, id, credentials, will, clean).await.expect("client connects")
     }
 
     /// Number of users in the table, read beside the server.
@@ -168,7 +170,19 @@ impl TestClient {
         credentials: Option<(&str, &str)>,
         will: Option<&str>,
     ) -> Result<Self, String> {
+        Self::connect_session(port, id, credentials, will, true).await
+    }
+
+    /// Connects with a clean (`true`) or persistent session.
+    pub async fn connect_session(
+        port: u16,
+        id: &str,
+        credentials: Option<(&str, &str)>,
+        will: Option<&str>,
+        clean: bool,
+    ) -> Result<Self, String> {
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        options.set_clean_session(clean);
         if let Some(topic) = will {
             // On the own status topic, the external brokers' convention; elsewhere a forgery attempt.
             let payload = if topic.ends_with("/status") { "offline" } else { r#"{"type":"response","success":true}"# };

@@ -13,6 +13,7 @@ mod harness;
 mod hooks;
 mod identity;
 mod interop;
+mod offline;
 mod protocol;
 mod sessions;
 mod subscriptions;
@@ -49,4 +50,6 @@ per_backend!(
     subscriptions::seq_has_no_gaps_under_rapid_changes,
     hooks::every_hook_point_fires_with_its_context,
     hooks::hooks_write_inside_the_transaction,
+    offline::a_persistent_session_gets_every_missed_change_in_order,
+    offline::a_clean_session_resumes_from_its_last_seq,
 );

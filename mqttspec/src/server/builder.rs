@@ -48,6 +48,9 @@ pub(crate) struct Config {
     pub credentials: Option<CredentialsCallback>,
     pub queue_per_client: usize,
     pub durable_replies: bool,
+    pub subscription_log_len: usize,
+    pub subscription_log_age: Duration,
+    pub subscription_retention: Duration,
 }
 
 /// Builds a [`Server`]: `Server::builder().database_url("sqlite://app.db").start().await`.
@@ -89,6 +92,9 @@ impl Default for ServerBuilder {
                 credentials: None,
                 queue_per_client: 64,
                 durable_replies: true,
+                subscription_log_len: 100,
+                subscription_log_age: Duration::from_secs(300),
+                subscription_retention: Duration::from_secs(300),
             },
         }
     }
@@ -226,6 +232,21 @@ impl ServerBuilder {
     /// older than the idempotency window are swept. Off: replies are remembered in memory only.
     pub fn durable_replies(mut self, on: bool) -> Self {
         self.config.durable_replies = on;
+        self
+    }
+
+    /// Each subscription keeps its last `len` notifications, none older than `max_age`
+    /// (defaults 100 and 5 min): what a persistent session gets on its return, and what a
+    /// `resume` can replay. Beyond it the oldest are dropped and the client sees a gap in `seq`.
+    pub fn subscription_log(mut self, len: usize, max_age: Duration) -> Self {
+        self.config.subscription_log_len = len.max(1);
+        self.config.subscription_log_age = max_age;
+        self
+    }
+
+    /// How long a subscription stays resumable after its client's session ended (default 5 min).
+    pub fn subscription_retention(mut self, retention: Duration) -> Self {
+        self.config.subscription_retention = retention;
         self
     }
 

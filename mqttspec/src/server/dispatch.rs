@@ -21,6 +21,7 @@ use crate::hooks::{Client, HookContext, HookPoint, HookRegistry};
 use crate::operation::Operation;
 use crate::protocol::{Envelope, MessageType, error_reply, parse_envelope, pong, recover_id, success_reply};
 use crate::query::QueryOptions;
+use crate::subscription::Subscription;
 use crate::transport::{InboundRequest, Outbound};
 
 /// Processes one client's queue until it is closed and drained.
@@ -62,6 +63,7 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
                 }
             }
         };
+        let mut resumed = None;
         let reply = match (stored, envelope) {
             (Some(stored), _) => {
                 tracing::info!("repeated request: first reply re-sent");
@@ -89,6 +91,11 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
                         tracing::info!("repeated write: the logged reply re-sent");
                         Reply { payload, remember: true, outcome: "repeat" }
                     }
+                    Ok(Answer::Resumed(data, subscription, after)) => {
+                        resumed = Some((subscription, after));
+                        // Not remembered: a repeated resume replays again.
+                        Reply { remember: false, ..Reply::once(success_reply(&envelope.id, data, None), None) }
+                    }
                     Err(error) => Reply::once(error_reply(&envelope.id, &error), Some(&error)),
                 }
             }
@@ -111,6 +118,10 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
         };
         if let Err(e) = core.publisher().publish(message).await {
             tracing::warn!(error = %e, "reply not sent");
+        }
+        // A resumed subscription: the missed notifications follow the reply, then live ones.
+        if let Some((subscription, after)) = resumed {
+            core.notifier.replay(subscription, after).await;
         }
         tracing::info!(outcome = reply.outcome, elapsed_us = started.elapsed().as_micros() as u64, "handled");
     }
@@ -175,6 +186,8 @@ enum Answer {
     Logged(Bytes),
     /// A write that had committed before (a redelivery): its logged reply.
     Repeat(Bytes),
+    /// A resumed subscription: reply data, then its notifications after the seq.
+    Resumed(Json, Arc<Subscription>, u64),
 }
 
 async fn execute(core: &Arc<Core>, client: &Client, envelope: &Envelope, who: &Requester<'_>) -> Result<Answer> {
@@ -196,7 +209,7 @@ async fn execute(core: &Arc<Core>, client: &Client, envelope: &Envelope, who: &R
         return Ok(Answer::Repeat(reply));
     }
     match operation {
-        Operation::Subscribe => subscribe(core, client, envelope).await.map(|(d, m)| Answer::Data(d, m)),
+        Operation::Subscribe => subscribe(core, client, envelope).await,
         Operation::Unsubscribe => unsubscribe(core, client, envelope).await.map(|(d, m)| Answer::Data(d, m)),
         _ => {
             let request = Request {
@@ -235,7 +248,62 @@ async fn execute(core: &Arc<Core>, client: &Client, envelope: &Envelope, who: &R
     }
 }
 
-async fn subscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Result<(Json, Option<Json>)> {
+/// The filters of a subscribe as the client sent them; none and an empty list are the same.
+fn requested_filters(options: Option<&Json>) -> Json {
+    match options.and_then(|o| o.get("filters")) {
+        None | Some(Json::Null) => Json::Null,
+        Some(Json::Array(list)) if list.is_empty() => Json::Null,
+        Some(filters) => filters.clone(),
+    }
+}
+
+/// `options.resume` of a subscribe: `{"subscription_id": "...", "after_seq": N}`.
+fn parse_resume(resume: &Json) -> Result<(String, u64)> {
+    let invalid =
+        || Error::validation("options.resume must be {\"subscription_id\": string, \"after_seq\": integer ≥ 0}");
+    let id = resume.get("subscription_id").and_then(Json::as_str).ok_or_else(invalid)?;
+    let after = resume.get("after_seq").and_then(Json::as_u64).ok_or_else(invalid)?;
+    Ok((id.to_owned(), after))
+}
+
+/// Continues an earlier subscription of this client (PROTOCOL §6 Resume).
+fn resume(core: &Core, client: &Client, def: &EntityDef, envelope: &Envelope, resume: &Json) -> Result<Answer> {
+    let (id, after) = parse_resume(resume)?;
+    let gone = || {
+        Error::new(
+            ErrorCode::ResyncRequired,
+            format!("subscription `{}` can no longer be resumed: re-read and subscribe anew", crate::value::clip(&id)),
+        )
+    };
+    let subscription = core
+        .subscriptions
+        .get_owned(client.id(), &id)
+        .filter(|s| s.client.principal() == client.principal())
+        .ok_or_else(gone)?;
+    if subscription.entity.key() != def.key() || subscription.requested != requested_filters(envelope.options.as_ref())
+    {
+        return Err(Error::validation("a resume repeats the entity and filters of the subscription it continues"));
+    }
+    if after > subscription.seq() {
+        return Err(Error::validation(format!(
+            "after_seq {after} is ahead of the subscription (last seq {})",
+            subscription.seq()
+        )));
+    }
+    if !subscription.holds_after(after) {
+        return Err(gone().with_details(json!({"subscription_id": id, "last_seq": subscription.seq()})));
+    }
+    let data = json!({
+        "subscription_id": subscription.id,
+        "notify_topic": subscription.topic,
+        "schema": def.meta.schema,
+        "entity": def.meta.name,
+        "resumed": true,
+    });
+    Ok(Answer::Resumed(data, subscription, after))
+}
+
+async fn subscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Result<Answer> {
     let request = Request {
         schema: envelope.schema.as_deref(),
         entity: envelope.entity.as_deref(),
@@ -246,6 +314,9 @@ async fn subscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Re
     };
     let def: EntityDef = *core.engine.entity(&request)?;
     let options = QueryOptions::parse(&def, envelope.options.as_ref())?;
+    if let Some(resume_options) = envelope.options.as_ref().and_then(|o| o.get("resume")).filter(|r| !r.is_null()) {
+        return resume(core, client, &def, envelope, resume_options);
+    }
     let mut ctx = HookContext::new(HookPoint::BeforeSubscribe, client.clone());
     ctx.entity = Some(def);
     ctx.operation = Some(Operation::Subscribe);
@@ -268,6 +339,7 @@ async fn subscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Re
         def,
         ctx.options.filter.clone(),
         ctx.options.projection.clone(),
+        requested_filters(envelope.options.as_ref()),
         |id| core.topics.notify(client.id(), id),
     )?;
     let data = json!({
@@ -283,7 +355,7 @@ async fn subscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Re
         core.subscriptions.remove(client.id(), &subscription.id).ok();
         return Err(e);
     }
-    Ok((ctx.result.unwrap_or(Json::Null), None))
+    Ok(Answer::Data(ctx.result.unwrap_or(Json::Null), None))
 }
 
 async fn unsubscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Result<(Json, Option<Json>)> {

@@ -76,6 +76,7 @@ pub(crate) struct Core {
 struct ClientEntry {
     client: Client,
     session: u64,
+    persistent: bool,
 }
 
 struct SessionOwner {
@@ -241,13 +242,23 @@ async fn shutdown_signal() {
 
 /// Forgets remembered replies of clients long gone.
 async fn sweep(core: std::sync::Weak<Core>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    let period = match core.upgrade() {
+        Some(core) => {
+            (core.config.subscription_retention / 4).clamp(Duration::from_millis(50), Duration::from_secs(30))
+        }
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
         let Some(core) = core.upgrade() else { return };
         {
             let clients = core.lock_clients();
             core.replies.sweep(|id| clients.contains_key(id));
+        }
+        let expired = core.subscriptions.expire(core.config.subscription_retention, core.config.subscription_log_age);
+        if expired > 0 {
+            tracing::debug!(expired, "subscriptions past their retention ended");
         }
         if core.config.durable_replies
             && let Err(e) = reply_log::sweep(core.engine.db(), core.config.idempotency_window).await
@@ -283,18 +294,19 @@ impl Core {
         self.lock_clients().get(id).map(|e| e.client.clone()).unwrap_or_else(|| Client::new(id, None, None, None))
     }
 
-    /// The end of a connection: disconnect hooks around the removal of its subscriptions and queue.
-    async fn end_session(&self, client_id: &str, client: &Client) {
+    /// The end of a connection: disconnect hooks around the detaching of its subscriptions
+    /// (they wait while a persistent session lives, else stay resumable for a while) and the
+    /// end of its queue.
+    async fn end_session(&self, client_id: &str, client: &Client, persistent: bool) {
         tracing::debug!(client = client_id, "disconnected");
         if let Err(e) = self.run_client_hook(HookPoint::BeforeDisconnect, client).await {
             tracing::warn!(client = client_id, error = %e, "before_disconnect hook failed");
         }
-        let removed = self.subscriptions.remove_client(client_id);
+        self.subscriptions.detach_client(client_id, persistent);
         self.lock_workers().remove(client_id);
         if let Err(e) = self.run_client_hook(HookPoint::AfterDisconnect, client).await {
             tracing::warn!(client = client_id, error = %e, "after_disconnect hook failed");
         }
-        tracing::debug!(client = client_id, subscriptions = removed, "client cleaned up");
     }
 
     async fn run_client_hook(&self, point: HookPoint, client: &Client) -> Result<()> {
@@ -360,12 +372,16 @@ impl Gate for CoreGate {
             Some(previous) => previous.principal == principal,
             None => true,
         };
-        let previous =
-            self.lock_clients().insert(request.client_id.clone(), ClientEntry { client, session: request.session });
+        let entry = ClientEntry { client, session: request.session, persistent: request.persistent };
+        let previous = self.lock_clients().insert(request.client_id.clone(), entry);
         // A reconnect takes over the client id: the previous connection's identity, metadata,
         // subscriptions and queue end here (its own disconnect, reported later, is then ignored).
         if let Some(previous) = previous.filter(|p| p.session != request.session) {
-            self.end_session(&request.client_id, &previous.client).await;
+            self.end_session(&request.client_id, &previous.client, previous.persistent).await;
+        }
+        if !inherits {
+            // Another principal's subscriptions are not this one's to resume.
+            self.subscriptions.remove_client(&request.client_id);
         }
         if inherits {
             ConnectDecision::Accept
@@ -376,15 +392,33 @@ impl Gate for CoreGate {
     }
 
     async fn session_ended(&self, client_id: &str, session: u64) {
-        let mut owners = self.lock_owners();
-        if owners.get(client_id).is_some_and(|o| o.session == session) {
-            owners.remove(client_id);
+        let ended = {
+            let mut owners = self.lock_owners();
+            let ended = owners.get(client_id).is_some_and(|o| o.session == session);
+            if ended {
+                owners.remove(client_id);
+            }
+            ended
+        };
+        if ended {
+            // Resumable for the retention time, then gone.
+            self.subscriptions.end_client_session(client_id);
         }
     }
 
     async fn connected(&self, client_id: &str, _session: u64) {
         tracing::debug!(client = client_id, "connected");
         let client = self.client(client_id);
+        // A persistent session is back: what its subscriptions queued meanwhile, in seq order.
+        let persistent = self.lock_clients().get(client_id).is_some_and(|e| e.persistent);
+        if persistent {
+            for subscription in self.subscriptions.of_client(client_id) {
+                if subscription.presence() == crate::subscription::Presence::Away {
+                    let after = subscription.last_delivered();
+                    self.notifier.replay(subscription, after).await;
+                }
+            }
+        }
         if let Err(e) = self.run_client_hook(HookPoint::AfterConnect, &client).await {
             tracing::warn!(client = client_id, error = %e, "after_connect hook failed");
         }
@@ -392,8 +426,8 @@ impl Gate for CoreGate {
 
     async fn disconnected(&self, client_id: &str, session: u64) {
         // A reconnect of the same client id can be reported before the old session's end.
-        let client = match self.lock_clients().get(client_id) {
-            Some(entry) if entry.session == session => entry.client.clone(),
+        let (client, persistent) = match self.lock_clients().get(client_id) {
+            Some(entry) if entry.session == session => (entry.client.clone(), entry.persistent),
             _ => return,
         };
         {
@@ -402,7 +436,7 @@ impl Gate for CoreGate {
                 clients.remove(client_id);
             }
         }
-        self.end_session(client_id, &client).await;
+        self.end_session(client_id, &client, persistent).await;
     }
 
     async fn request(&self, request: InboundRequest) -> std::result::Result<(), InboundRequest> {

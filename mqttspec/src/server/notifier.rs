@@ -11,7 +11,7 @@ use crate::engine::{Change, project};
 use crate::hooks::{HookContext, HookPoint};
 use crate::operation::Operation;
 use crate::protocol::notification;
-use crate::subscription::Scope;
+use crate::subscription::{Presence, Scope, Subscription};
 use crate::transport::Outbound;
 
 enum Message {
@@ -19,6 +19,8 @@ enum Message {
     Changes(Vec<Change>, oneshot::Sender<()>),
     /// Changes committed by another instance on the same broker.
     Remote(Vec<Change>),
+    /// A subscription's owner is back: its logged notifications after `after`, then live ones.
+    Replay(Arc<Subscription>, u64, oneshot::Sender<()>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -55,6 +57,10 @@ impl Notifier {
                         notify(&core, change).await;
                     }
                 }
+                Message::Replay(subscription, after, done) => {
+                    replay(&core, &subscription, after).await;
+                    let _ = done.send(());
+                }
                 Message::Flush(done) => {
                     let _ = done.send(());
                 }
@@ -78,6 +84,15 @@ impl NotifierHandle {
         let _ = self.0.send(Message::Remote(changes));
     }
 
+    /// Sends a subscription's logged notifications after `after` and attaches it: in order with
+    /// the live ones, which follow.
+    pub async fn replay(&self, subscription: Arc<Subscription>, after: u64) {
+        let (done, wait) = oneshot::channel();
+        if self.0.send(Message::Replay(subscription, after, done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
     /// Waits until every change queued before this call was published.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -97,11 +112,6 @@ async fn notify(core: &Core, change: Change) {
             _ => change.new.as_deref(),
         };
         let Some(row) = row else { continue };
-        // A client that sent DISCONNECT ends its subscriptions even while its socket lingers (a
-        // persistent session would otherwise queue the notification for its next connection).
-        if !core.publisher().is_connected(subscription.client.id()).await {
-            continue;
-        }
         let mut data = project(&def, row, subscription.projection.as_deref());
         if core.hooks.has(HookPoint::AfterRead) {
             let mut ctx = HookContext::new(HookPoint::AfterRead, subscription.client.clone());
@@ -132,14 +142,41 @@ async fn notify(core: &Core, change: Change) {
             subscription.next_seq(),
             scope.as_str(),
         );
-        let message = Outbound {
-            topic: subscription.topic.clone(),
-            payload: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
-            qos: core.config.notification_qos,
-            correlation_data: None,
+        let seq = payload["seq"].as_u64().unwrap_or_default();
+        let payload = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
+        subscription.record(seq, payload.clone(), core.config.subscription_log_len);
+        // Delivered to a connected owner; an absent one finds it in the log. A client that sent
+        // DISCONNECT is absent even while its socket lingers. With an external broker the
+        // broker itself queues for a persistent session, so notifications always go out there.
+        let external = core.config.external.is_some();
+        let deliver = match subscription.presence() {
+            Presence::Attached => core.publisher().is_connected(subscription.client.id()).await,
+            Presence::Away | Presence::Ended(_) => external,
         };
-        if let Err(e) = core.publisher().publish(message).await {
-            tracing::warn!(subscription = %subscription.id, error = %e, "notification not sent");
+        if deliver {
+            send(core, &subscription, seq, payload).await;
         }
+    }
+}
+
+async fn send(core: &Core, subscription: &Subscription, seq: u64, payload: Bytes) {
+    let message = Outbound {
+        topic: subscription.topic.clone(),
+        payload,
+        qos: core.config.notification_qos,
+        correlation_data: None,
+    };
+    match core.publisher().publish(message).await {
+        Ok(()) => subscription.delivered(seq),
+        Err(e) => tracing::warn!(subscription = %subscription.id, error = %e, "notification not sent"),
+    }
+}
+
+async fn replay(core: &Core, subscription: &Subscription, after: u64) {
+    // What the log no longer holds is gone: the client sees the gap in `seq`.
+    let missed = subscription.logged_after(after);
+    subscription.set_presence(Presence::Attached);
+    for (seq, payload) in missed {
+        send(core, subscription, seq, payload).await;
     }
 }

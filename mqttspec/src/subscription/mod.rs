@@ -3,9 +3,12 @@
 
 mod index;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use crate::entity::EntityDef;
 use crate::error::{Error, ErrorCode, Result};
@@ -29,13 +32,94 @@ pub struct Subscription {
     pub projection: Option<Vec<usize>>,
     /// The notify topic.
     pub topic: String,
+    /// The filters as the client sent them (`null` when none): a resume repeats them.
+    pub requested: serde_json::Value,
     seq: AtomicU64,
+    state: Mutex<State>,
+}
+
+/// Whether the owner is there to receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Its connection is up: notifications are delivered.
+    Attached,
+    /// Its persistent session is away: notifications are queued in the log, delivered on return.
+    Away,
+    /// Its session ended at this instant: resumable until the retention time passes.
+    Ended(Instant),
+}
+
+#[derive(Debug)]
+struct State {
+    presence: Presence,
+    /// The last notifications, oldest first: `(seq, payload, when)`.
+    log: VecDeque<(u64, Bytes, Instant)>,
+    /// The last seq handed to a connection.
+    delivered: u64,
 }
 
 impl Subscription {
     /// The next sequence number (from 1, no gaps).
     pub fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The last sequence number given out.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether notifications go out now.
+    pub fn presence(&self) -> Presence {
+        self.lock().presence
+    }
+
+    /// Keeps a notification in the log (at most `keep` of them: the oldest go first).
+    pub fn record(&self, seq: u64, payload: Bytes, keep: usize) {
+        let mut state = self.lock();
+        state.log.push_back((seq, payload, Instant::now()));
+        while state.log.len() > keep {
+            state.log.pop_front();
+        }
+    }
+
+    /// Marks `seq` as handed to the owner's connection.
+    pub fn delivered(&self, seq: u64) {
+        let mut state = self.lock();
+        state.delivered = state.delivered.max(seq);
+    }
+
+    /// The last seq handed to a connection.
+    pub fn last_delivered(&self) -> u64 {
+        self.lock().delivered
+    }
+
+    /// The logged notifications after `after`, oldest first.
+    pub fn logged_after(&self, after: u64) -> Vec<(u64, Bytes)> {
+        let state = self.lock();
+        state.log.iter().filter(|(seq, ..)| *seq > after).map(|(seq, payload, _)| (*seq, payload.clone())).collect()
+    }
+
+    /// Whether the log holds every notification after `after` (nothing of them is lost).
+    pub fn holds_after(&self, after: u64) -> bool {
+        let state = self.lock();
+        after >= self.seq() || state.log.front().is_some_and(|(first, ..)| *first <= after + 1)
+    }
+
+    /// Sets who receives.
+    pub fn set_presence(&self, presence: Presence) {
+        self.lock().presence = presence;
+    }
+
+    fn trim(&self, max_age: Duration, now: Instant) {
+        let mut state = self.lock();
+        while state.log.front().is_some_and(|(_, _, at)| now.duration_since(*at) > max_age) {
+            state.log.pop_front();
+        }
     }
 }
 
@@ -115,6 +199,7 @@ impl SubscriptionRegistry {
         entity: EntityDef,
         filter: Condition,
         projection: Option<Vec<usize>>,
+        requested: serde_json::Value,
         topic_of: impl FnOnce(&str) -> String,
     ) -> Result<Arc<Subscription>> {
         let mut inner = self.write();
@@ -134,7 +219,9 @@ impl SubscriptionRegistry {
             filter,
             projection,
             topic,
+            requested,
             seq: AtomicU64::new(0),
+            state: Mutex::new(State { presence: Presence::Attached, log: VecDeque::new(), delivered: 0 }),
         });
         inner.by_client.entry(subscription.client.id().to_owned()).or_default().push(id.clone());
         inner.by_entity.entry(entity_key(&entity)).or_default().insert(&subscription);
@@ -168,6 +255,49 @@ impl SubscriptionRegistry {
             index.remove(&subscription);
         }
         Ok(subscription)
+    }
+
+    /// Every subscription of a client.
+    pub fn of_client(&self, client: &str) -> Vec<Arc<Subscription>> {
+        let inner = self.read();
+        let ids = inner.by_client.get(client).map(Vec::as_slice).unwrap_or_default();
+        ids.iter().filter_map(|id| inner.by_id.get(id).cloned()).collect()
+    }
+
+    /// The owner's connection ended: its subscriptions wait (`Away`) while its persistent
+    /// session lives, else they stay resumable only (`Ended`).
+    pub fn detach_client(&self, client: &str, persistent: bool) {
+        let presence = if persistent { Presence::Away } else { Presence::Ended(Instant::now()) };
+        for subscription in self.of_client(client) {
+            subscription.set_presence(presence);
+        }
+    }
+
+    /// The owner's persistent session ended: its subscriptions stay resumable only.
+    pub fn end_client_session(&self, client: &str) {
+        for subscription in self.of_client(client) {
+            if subscription.presence() != Presence::Attached {
+                subscription.set_presence(Presence::Ended(Instant::now()));
+            }
+        }
+    }
+
+    /// Drops subscriptions whose session ended longer than `retention` ago, and log entries
+    /// older than `max_age`.
+    pub fn expire(&self, retention: Duration, max_age: Duration) -> usize {
+        let now = Instant::now();
+        let all: Vec<Arc<Subscription>> = self.read().by_id.values().cloned().collect();
+        let mut expired = 0;
+        for subscription in all {
+            subscription.trim(max_age, now);
+            if let Presence::Ended(at) = subscription.presence()
+                && now.duration_since(at) >= retention
+                && self.remove(subscription.client.id(), &subscription.id).is_ok()
+            {
+                expired += 1;
+            }
+        }
+        expired
     }
 
     /// Removes every subscription of a client; returns how many there were.
@@ -220,7 +350,9 @@ mod tests {
     fn subscribe(registry: &SubscriptionRegistry, filters: serde_json::Value) -> Arc<Subscription> {
         let def = EntityDef::of::<Reading>();
         let filter = Condition::parse_filters(&def, &filters).unwrap();
-        registry.add(Client::new("c", None, None, None), def, filter, None, |id| id.to_owned()).unwrap()
+        registry
+            .add(Client::new("c", None, None, None), def, filter, None, serde_json::Value::Null, |id| id.to_owned())
+            .unwrap()
     }
 
     fn row(id: i64, device: &str, value: f64) -> Vec<Value> {
@@ -265,7 +397,14 @@ mod tests {
         subscribe(&registry, json!([]));
         subscribe(&registry, json!([]));
         let def = EntityDef::of::<Reading>();
-        let error = registry.add(Client::new("c", None, None, None), def, Condition::all(), None, |id| id.to_owned());
+        let error = registry.add(
+            Client::new("c", None, None, None),
+            def,
+            Condition::all(),
+            None,
+            serde_json::Value::Null,
+            |id| id.to_owned(),
+        );
         assert_eq!(error.unwrap_err().code(), ErrorCode::TooManySubscriptions);
     }
 }

@@ -284,6 +284,11 @@ impl Handler for HookHandle {
                         remote_addr: info.ipaddress(),
                         protocol: info.proto_ver(),
                         session: session_token(info.id()),
+                        persistent: !info.clean_start()
+                            && match info {
+                                rmqtt::types::ConnectInfo::V3(..) => true,
+                                rmqtt::types::ConnectInfo::V5(_, connect) => connect.session_expiry_interval_secs > 0,
+                            },
                     };
                     hooks.gate.connect(request).await
                 };

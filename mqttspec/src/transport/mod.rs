@@ -40,6 +40,9 @@ pub struct ConnectRequest {
     pub protocol: u8,
     /// Identifies this connection among reconnects of the same client id.
     pub session: u64,
+    /// Whether the broker keeps the session after the connection ends (3.1.1 clean session off,
+    /// MQTT 5 clean start off with a session expiry).
+    pub persistent: bool,
 }
 
 /// The answer to a connect.

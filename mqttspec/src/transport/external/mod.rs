@@ -678,6 +678,8 @@ async fn request(
             remote_addr: None,
             protocol: 5,
             session,
+            // Whatever the client's session, the broker queues for it: the server does not know it.
+            persistent: false,
         };
         match gate.connect(connect).await {
             ConnectDecision::Accept | ConnectDecision::AcceptFresh => {
