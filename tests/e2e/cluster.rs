@@ -144,6 +144,9 @@ async fn killing_an_instance_under_load_loses_no_request() {
     for i in 0..clients_n {
         clients.push(client(&mosquitto, &format!("k{i}")).await);
     }
+    for c in &mut clients {
+        ok(&c.request(subscribe_rare()).await);
+    }
     // Wait until both instances serve (each answers a ping for one of its clients).
     for c in &mut clients {
         let pong = c.request(json!({"type": "ping", "id": "hello"})).await;
@@ -177,11 +180,120 @@ async fn killing_an_instance_under_load_loses_no_request() {
         }
     }
     let recovered = killed_at.elapsed();
+    // The victim's subscribers are told (by the survivor that adopted it); the others are not.
+    let mut told = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    for c in &mut clients {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(50));
+        if let Some(notice) = resync_notice(c, wait).await {
+            assert_eq!(notice["error"]["code"], "resync_required");
+            told += 1;
+        }
+    }
+    assert!(told > 0 && told < clients_n, "the victim's subscribers, and only they, are told: {told}");
     let db = Database::connect(&url).await.unwrap();
     let rows = db.acquire().await.unwrap().conn().execute_with("SELECT 1 FROM users", &[]).await.unwrap();
     assert_eq!(rows, (clients_n * per_client) as u64, "every create executed exactly once");
     eprintln!(
-        "kill -9 under load: {} requests, 0 lost, 0 executed twice, {duplicates} replies repeated, last reply {recovered:?} after the kill",
+        "kill -9 under load: {} requests, 0 lost, 0 executed twice, {duplicates} replies repeated, last reply {recovered:?} after the kill; {told} of {clients_n} subscribers told to resync",
         clients_n * per_client
     );
+}
+
+/// The `resync` notice on a client's notify topics, if one comes within `wait`.
+async fn resync_notice(c: &mut TestClient, wait: Duration) -> Option<Json> {
+    let prefix = format!("spec/{}/notify/", c.id);
+    loop {
+        let (_, n) = c.message_on(&prefix, wait).await?;
+        if n["operation"] == "resync" {
+            return Some(n);
+        }
+    }
+}
+
+fn subscribe_rare() -> Json {
+    json!({"type": "subscription", "operation": "subscribe", "entity": "users",
+        "options": {"filters": [{"column": "name", "operator": "eq", "value": "rare"}]}})
+}
+
+/// A second instance joins: the clients that move to it are told to resync by the first, and
+/// once they subscribe again every subscription delivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_moving_to_a_new_instance_are_told_and_resubscribe() {
+    let mosquitto = Mosquitto::start();
+    let url = fresh_database_url(Backend::Postgres).await;
+    let mut servers = instances(&mosquitto, &url, 1).await;
+    let mut clients = Vec::new();
+    for i in 0..8 {
+        let mut c = client(&mosquitto, &format!("m{i}")).await;
+        ok(&c.request(subscribe_rare()).await);
+        clients.push(c);
+    }
+    assert_eq!(servers[0].subscription_count(), 8);
+    let db = Database::connect(&url).await.unwrap();
+    let joined = Server::builder()
+        .database(db)
+        .without_discovery()
+        .without_discovered_hooks()
+        .entity::<User>()
+        .external_broker(mosquitto.instance_config("inst-1"))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(joined.ready(WAIT).await, Readiness::Connected);
+    servers.push(joined);
+    let mut moved = 0;
+    for c in &mut clients {
+        if let Some(notice) = resync_notice(c, Duration::from_millis(500)).await {
+            assert_eq!(notice["error"]["code"], "resync_required", "{notice}");
+            moved += 1;
+            ok(&c.request(subscribe_rare()).await);
+        }
+    }
+    assert!(moved > 0 && moved < 8, "some clients moved: {moved}");
+    assert_eq!(servers[0].subscription_count(), 8 - moved);
+    assert_eq!(servers[1].subscription_count(), moved);
+    ok(&clients[0]
+        .request(json!({"operation": "create", "entity": "users", "data": {"name": "rare", "email": "r@x"}}))
+        .await);
+    for c in &mut clients {
+        assert_eq!(c.notification().await["data"]["name"], "rare", "{}", c.id);
+    }
+}
+
+/// An instance shuts down gracefully while its clients keep sending: every request is answered
+/// (by it, or after the handover by the other), its subscribers are told to resync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_hands_the_clients_over() {
+    let mosquitto = Mosquitto::start();
+    let url = fresh_database_url(Backend::Postgres).await;
+    let mut servers = instances(&mosquitto, &url, 2).await;
+    let mut clients = Vec::new();
+    for i in 0..8 {
+        let mut c = client(&mosquitto, &format!("g{i}")).await;
+        ok(&c.request(subscribe_rare()).await);
+        clients.push(c);
+    }
+    let leaving = if servers[0].subscription_count() > 0 { 0 } else { 1 };
+    let held = servers[leaving].subscription_count();
+    assert!(held > 0);
+    for (i, c) in clients.iter().enumerate() {
+        for k in 0..20 {
+            c.send(&create(&format!("h{k}"), &format!("{i}-{k}@h"))).await;
+        }
+    }
+    servers.remove(leaving).shutdown().await;
+    let mut told = 0;
+    for c in &mut clients {
+        for k in 0..20 {
+            ok(&c.reply_with_id(&json!(format!("h{k}"))).await);
+        }
+        if resync_notice(c, Duration::from_millis(200)).await.is_some() {
+            told += 1;
+        }
+    }
+    assert_eq!(told, held, "every subscriber of the leaving instance is told");
+    let db = Database::connect(&url).await.unwrap();
+    let rows = db.acquire().await.unwrap().conn().execute_with("SELECT 1 FROM users", &[]).await.unwrap();
+    assert_eq!(rows, 160, "each create executed once");
 }

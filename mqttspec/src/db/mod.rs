@@ -308,6 +308,25 @@ impl Conn<'_> {
         .map_err(classify)
     }
 
+    /// Runs a query with `params` bound to `$1`, `$2`, … and returns the first column of every
+    /// row as text.
+    pub(crate) async fn fetch_texts(&mut self, sql: &str, params: &[Value]) -> Result<Vec<String>> {
+        use sqlx::Row;
+        match self {
+            Conn::Sqlite(c) => {
+                let b = SqlBuilder::raw(Dialect::Sqlite, sql, params);
+                let rows = sqlite_query(&b).fetch_all(&mut **c).await.map_err(classify)?;
+                rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()
+            }
+            Conn::Postgres(c) => {
+                let b = SqlBuilder::raw(Dialect::Postgres, sql, params);
+                let rows = pg_query(&b).fetch_all(&mut **c).await.map_err(classify)?;
+                rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()
+            }
+        }
+        .map_err(classify)
+    }
+
     /// Checks that the connection is alive.
     pub async fn ping(&mut self) -> Result<()> {
         match self {

@@ -5,5 +5,5 @@ mod reply;
 mod topic;
 
 pub use message::{Envelope, MessageType, parse_envelope, recover_id};
-pub use reply::{error_reply, notification, pong, success_reply, timestamp};
+pub use reply::{error_reply, notification, pong, resync_notice, success_reply, timestamp};
 pub use topic::Topics;

@@ -50,3 +50,20 @@ pub fn notification(
         "timestamp": timestamp(),
     })
 }
+
+/// The end of a subscription the server could not keep (its instance stopped, or its client moved
+/// to another instance): `{"type": "notification", "operation": "resync", "subscription_id",
+/// "schema", "entity", "seq", "error": {"code": "resync_required", "message"}, "timestamp"}`.
+/// `seq` is the last one sent; the client re-reads and subscribes anew.
+pub fn resync_notice(subscription_id: &str, schema: &str, entity: &str, last_seq: u64, why: &str) -> Json {
+    json!({
+        "type": "notification",
+        "operation": "resync",
+        "subscription_id": subscription_id,
+        "schema": schema,
+        "entity": entity,
+        "seq": last_seq,
+        "error": {"code": "resync_required", "message": why},
+        "timestamp": timestamp(),
+    })
+}

@@ -351,7 +351,11 @@ async fn subscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> Re
     ctx.point = HookPoint::AfterSubscribe;
     ctx.subscription_id = Some(subscription.id.clone());
     ctx.result = Some(data);
-    if let Err(e) = core.hooks.run(&mut ctx).await {
+    let recorded = match core.hooks.run(&mut ctx).await {
+        Ok(()) => core.record_subscription(&subscription).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
         core.subscriptions.remove(client.id(), &subscription.id).ok();
         return Err(e);
     }
@@ -373,6 +377,7 @@ async fn unsubscribe(core: &Arc<Core>, client: &Client, envelope: &Envelope) -> 
     ctx.subscription_id = Some(id.clone());
     core.hooks.run(&mut ctx).await?;
     core.subscriptions.remove(client.id(), &id)?;
+    core.forget_subscriptions(std::slice::from_ref(&id)).await;
     ctx.point = HookPoint::AfterUnsubscribe;
     ctx.result = Some(json!({"unsubscribed": true, "subscription_id": id}));
     core.hooks.run(&mut ctx).await?;

@@ -6,6 +6,7 @@ mod dispatch;
 mod idempotency;
 mod notifier;
 mod reply_log;
+mod subscription_rows;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -113,6 +114,9 @@ impl Server {
         if config.durable_replies {
             reply_log::create_table(&db).await?;
         }
+        if config.external.is_some() {
+            subscription_rows::create_table(&db).await?;
+        }
         let engine = Engine::new(db, Arc::new(registry)).with_max_limit(config.max_limit);
         let (notifier, notifier_handle) = Notifier::new();
         let core = Arc::new(Core {
@@ -211,6 +215,10 @@ impl Server {
             self.core.lock_workers().clear();
         }
         self.core.notifier.flush().await;
+        if self.core.config.external.is_some() {
+            // The clients go on with the other instances: their subscriptions end here.
+            self.core.hand_over_subscriptions(true, "the instance that held the subscription stopped").await;
+        }
         self.notifier.abort();
         self.sweeper.abort();
         // From here requests are refused at the broker (no PUBACK: the client sends them again
@@ -257,8 +265,9 @@ async fn sweep(core: std::sync::Weak<Core>) {
             core.replies.sweep(|id| clients.contains_key(id));
         }
         let expired = core.subscriptions.expire(core.config.subscription_retention, core.config.subscription_log_age);
-        if expired > 0 {
-            tracing::debug!(expired, "subscriptions past their retention ended");
+        if !expired.is_empty() {
+            tracing::debug!(expired = expired.len(), "subscriptions past their retention ended");
+            core.forget_subscriptions(&expired).await;
         }
         if core.config.durable_replies
             && let Err(e) = reply_log::sweep(core.engine.db(), core.config.idempotency_window).await
@@ -279,6 +288,64 @@ impl Core {
 
     pub(crate) fn publisher(&self) -> &Arc<dyn Publisher> {
         self.publisher.get().expect("publisher set at start")
+    }
+
+    /// Ended subscriptions leave the shared record of who holds what (external brokers).
+    pub(crate) async fn forget_subscriptions(&self, ids: &[String]) {
+        if self.config.external.is_some()
+            && let Err(e) = subscription_rows::delete(self.engine.db(), ids).await
+        {
+            tracing::warn!(error = %e, "ended subscriptions not removed from the database");
+        }
+    }
+
+    /// Records a new subscription as held here (external brokers).
+    pub(crate) async fn record_subscription(&self, subscription: &crate::subscription::Subscription) -> Result<()> {
+        let Some(instance) = self.publisher().instance().filter(|_| self.config.external.is_some()) else {
+            return Ok(());
+        };
+        let meta = &subscription.entity.meta;
+        subscription_rows::insert(
+            self.engine.db(),
+            &subscription.id,
+            subscription.client.id(),
+            &instance,
+            meta.schema,
+            meta.name,
+        )
+        .await
+    }
+
+    /// Ends a subscription this instance cannot keep, telling its client to resync.
+    async fn end_with_resync(&self, id: &str, client: &str, schema: &str, entity: &str, last_seq: u64, why: &str) {
+        let notice = crate::protocol::resync_notice(id, schema, entity, last_seq, why);
+        let message = crate::transport::Outbound {
+            topic: self.topics.notify(client, id),
+            payload: bytes::Bytes::from(serde_json::to_vec(&notice).expect("serializable")),
+            qos: self.config.notification_qos,
+            correlation_data: None,
+        };
+        if let Err(e) = self.publisher().publish(message).await {
+            tracing::warn!(subscription = id, error = %e, "resync notice not sent");
+        }
+    }
+
+    /// Ends every local subscription whose client this instance no longer serves, or all of them
+    /// (`all`: the instance stops), each with a resync notice.
+    pub(crate) async fn hand_over_subscriptions(&self, all: bool, why: &str) {
+        let mut ended = Vec::new();
+        for subscription in self.subscriptions.all() {
+            let client = subscription.client.id();
+            if !all && self.publisher().serves(client) {
+                continue;
+            }
+            if self.subscriptions.remove(client, &subscription.id).is_ok() {
+                let meta = &subscription.entity.meta;
+                self.end_with_resync(&subscription.id, client, meta.schema, meta.name, subscription.seq(), why).await;
+                ended.push(subscription.id.clone());
+            }
+        }
+        self.forget_subscriptions(&ended).await;
     }
 
     fn lock_owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionOwner>> {
@@ -381,7 +448,8 @@ impl Gate for CoreGate {
         }
         if !inherits {
             // Another principal's subscriptions are not this one's to resume.
-            self.subscriptions.remove_client(&request.client_id);
+            let ended = self.subscriptions.remove_client(&request.client_id);
+            self.forget_subscriptions(&ended).await;
         }
         if inherits {
             ConnectDecision::Accept
@@ -471,6 +539,22 @@ impl Gate for CoreGate {
             Ok(changes) if !changes.is_empty() => self.notifier.publish_remote(changes),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "undecodable changes from another instance"),
+        }
+    }
+
+    async fn ownership_changed(&self) {
+        self.hand_over_subscriptions(false, "the client is now served by another instance").await;
+    }
+
+    async fn instance_departed(&self, instance: &str) {
+        match subscription_rows::take_instance(self.engine.db(), instance).await {
+            Ok(rows) => {
+                for [id, client, schema, entity] in rows {
+                    let why = "the instance that held the subscription stopped";
+                    self.end_with_resync(&id, &client, &schema, &entity, 0, why).await;
+                }
+            }
+            Err(e) => tracing::warn!(instance, error = %e, "a departed instance's subscriptions not found"),
         }
     }
 

@@ -284,26 +284,30 @@ impl SubscriptionRegistry {
 
     /// Drops subscriptions whose session ended longer than `retention` ago, and log entries
     /// older than `max_age`.
-    pub fn expire(&self, retention: Duration, max_age: Duration) -> usize {
+    pub fn expire(&self, retention: Duration, max_age: Duration) -> Vec<String> {
         let now = Instant::now();
-        let all: Vec<Arc<Subscription>> = self.read().by_id.values().cloned().collect();
-        let mut expired = 0;
-        for subscription in all {
+        let mut expired = Vec::new();
+        for subscription in self.all() {
             subscription.trim(max_age, now);
             if let Presence::Ended(at) = subscription.presence()
                 && now.duration_since(at) >= retention
                 && self.remove(subscription.client.id(), &subscription.id).is_ok()
             {
-                expired += 1;
+                expired.push(subscription.id.clone());
             }
         }
         expired
     }
 
-    /// Removes every subscription of a client; returns how many there were.
-    pub fn remove_client(&self, client: &str) -> usize {
+    /// Every subscription.
+    pub fn all(&self) -> Vec<Arc<Subscription>> {
+        self.read().by_id.values().cloned().collect()
+    }
+
+    /// Removes every subscription of a client; returns their ids.
+    pub fn remove_client(&self, client: &str) -> Vec<String> {
         let ids = self.read().by_client.get(client).cloned().unwrap_or_default();
-        ids.iter().filter(|id| self.remove(client, id).is_ok()).count()
+        ids.into_iter().filter(|id| self.remove(client, id).is_ok()).collect()
     }
 
     /// The subscriptions a change of `entity` from `old` to `new` concerns, with their scope.
@@ -387,7 +391,7 @@ mod tests {
         assert_eq!(registry.remove("someone-else", &listed.id).unwrap_err().code(), ErrorCode::SubscriptionNotFound);
         registry.remove("c", &listed.id).unwrap();
         assert_eq!(registry.matching(&def, None, Some(&row(1, "d1", 0.0))).len(), 1);
-        assert_eq!(registry.remove_client("c"), 1001);
+        assert_eq!(registry.remove_client("c").len(), 1001);
         assert!(registry.is_empty());
     }
 

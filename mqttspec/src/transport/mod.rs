@@ -176,6 +176,10 @@ pub trait Gate: Send + Sync + 'static {
     async fn refused(&self, request: InboundRequest);
     /// Committed changes published by another instance on the same broker ([`Publisher::broadcast`]).
     async fn remote_changes(&self, changes: Bytes);
+    /// The instances sharing the broker changed: clients may have moved (see [`Publisher::serves`]).
+    async fn ownership_changed(&self);
+    /// Another instance left without handing over; this one cleans up after it.
+    async fn instance_departed(&self, instance: &str);
     /// Whether a client may publish to a topic outside the protocol's namespace.
     fn allow_publish(&self, client_id: &str, topic: &str) -> bool;
     /// Whether a client may subscribe to a filter outside the protocol's namespace.
@@ -191,6 +195,18 @@ pub trait Publisher: Send + Sync + 'static {
     /// Whether the client is connected now (a client that sent DISCONNECT is not, even before
     /// its socket closes). Notifications go only to connected clients (PROTOCOL §6).
     async fn is_connected(&self, client_id: &str) -> bool;
+
+    /// Whether this instance serves `client_id` now (several instances on one broker share the
+    /// clients; alone, it serves everyone).
+    fn serves(&self, client_id: &str) -> bool {
+        let _ = client_id;
+        true
+    }
+
+    /// This instance's name among those sharing the broker (external brokers).
+    fn instance(&self) -> Option<String> {
+        None
+    }
 
     /// Sends committed changes to the other instances on the same broker (none with the
     /// embedded broker).

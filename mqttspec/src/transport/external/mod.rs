@@ -164,6 +164,10 @@ enum Inbound {
         instance: String,
         alive: bool,
     },
+    /// An instance says it hands its clients over: its clearing follows, nothing to adopt.
+    Leaving {
+        instance: String,
+    },
     /// Another instance's committed changes.
     Changes(Bytes),
     /// The server's connection is new: the membership is read again.
@@ -215,7 +219,7 @@ impl ExternalBroker {
             config: config.clone(),
         };
         let eventloop = tokio::spawn(task.run());
-        let intake = Intake { shared: shared.clone(), gate, adoption, held: Vec::new() };
+        let intake = Intake { shared: shared.clone(), gate, adoption, held: Vec::new(), leaving: Default::default() };
         let intake = tokio::spawn(intake.run(inbound_rx, config.idle_expiry));
         let broker = Self { shared, eventloop: Mutex::new(Some(eventloop)), intake, topics };
         match first_rx.await {
@@ -269,6 +273,8 @@ impl Transport for ExternalBroker {
         let link = &self.shared.link;
         let names = &self.shared.names;
         self.shared.leaving.store(true, Ordering::SeqCst);
+        // First a word that this is a handover (nothing to adopt), then the clearing.
+        let _ = link.client.publish(&names.announcement, MqttQoS::AtLeastOnce, false, LEAVING.to_vec()).await;
         let cleared = link.client.publish(&names.announcement, MqttQoS::AtLeastOnce, true, Vec::new()).await;
         if cleared.is_ok() {
             let mut readiness = self.shared.readiness.subscribe();
@@ -284,6 +290,11 @@ impl Transport for ExternalBroker {
     }
 
     async fn disconnect_all(&self) {
+        // The session outlives this connection (for a crash's sake): leave nothing in it to fill.
+        let names = &self.shared.names;
+        for filter in [names.topics.status_filter(), names.instances.clone(), names.all_changes.clone()] {
+            let _ = self.shared.link.client.unsubscribe(filter).await;
+        }
         let _ = self.shared.link.client.disconnect().await;
         let task = self.eventloop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(mut task) = task
@@ -405,6 +416,7 @@ fn classify(names: &Names, publish: &Publish, link: &Arc<Link>, generation: u64)
     if let Some((kind, instance)) = names.internal(&topic) {
         ack_now();
         return Some(match kind {
+            "instances" if publish.payload == LEAVING => Inbound::Leaving { instance: instance.to_owned() },
             "instances" => Inbound::Member { instance: instance.to_owned(), alive: !publish.payload.is_empty() },
             _ if publish.retain || names.changes == topic => return None,
             _ => Inbound::Changes(publish.payload.clone()),
@@ -445,6 +457,8 @@ struct Intake {
     adoption: MqttOptions,
     /// Requests that arrived before the membership settled.
     held: Vec<Inbound>,
+    /// Instances that said they are leaving (a handover, not a death).
+    leaving: std::collections::HashSet<String>,
 }
 
 impl Intake {
@@ -497,6 +511,9 @@ impl Intake {
                 }
             }
             Inbound::Member { instance, alive } => self.member(instance, alive).await,
+            Inbound::Leaving { instance } => {
+                self.leaving.insert(instance);
+            }
             Inbound::Changes(payload) => self.gate.remote_changes(payload).await,
             Inbound::Connected => {
                 self.shared.lock_membership().refresh();
@@ -525,6 +542,9 @@ impl Intake {
         if changed {
             let live: Vec<String> = self.shared.lock_membership().live().cloned().collect();
             tracing::info!(instance = %instance, alive, ?live, "membership changed");
+            if self.shared.lock_membership().settled() {
+                self.gate.ownership_changed().await;
+            }
         }
         if instance == me {
             if alive && !was_settled {
@@ -546,13 +566,18 @@ impl Intake {
                     me.into_bytes(),
                 );
             }
+        } else if !alive && self.leaving.remove(&instance) {
+            tracing::info!(instance = %instance, "an instance handed its clients over");
         } else if !alive && was_settled {
             let mut options = self.adoption.clone();
             options.set_client_id(instance);
-            tokio::spawn(adopt(self.shared.clone(), options));
+            tokio::spawn(adopt(self.shared.clone(), self.gate.clone(), options));
         }
     }
 }
+
+/// The payload by which an instance announces a handover (not retained; its clearing follows).
+const LEAVING: &[u8] = b"leaving";
 
 /// Requests held while the membership settles, at most.
 const HOLD_LIMIT: usize = 16;
@@ -564,7 +589,7 @@ const ADOPTION_GRACE: Duration = Duration::from_millis(500);
 /// Takes over a departed instance's broker session: what it had received and not answered is
 /// published again on its request topic (properties kept), where the client's owner now serves it
 /// (answering from its idempotency store what it has answered already); then the session ends.
-async fn adopt(shared: Arc<Shared>, mut options: MqttOptions) {
+async fn adopt(shared: Arc<Shared>, gate: Arc<dyn Gate>, mut options: MqttOptions) {
     let departed = options.client_id();
     tokio::time::sleep(ADOPTION_GRACE).await;
     {
@@ -573,6 +598,7 @@ async fn adopt(shared: Arc<Shared>, mut options: MqttOptions) {
             return;
         }
     }
+    gate.instance_departed(&departed).await;
     options.set_clean_start(false);
     options.set_session_expiry_interval(Some(0));
     let (client, mut eventloop) = AsyncClient::new(options, 16 * 1024);
@@ -728,6 +754,14 @@ impl Publisher for ExternalPublisher {
 
     async fn is_connected(&self, client_id: &str) -> bool {
         self.shared.lock_clients().contains_key(client_id)
+    }
+
+    fn serves(&self, client_id: &str) -> bool {
+        self.shared.lock_membership().owns(client_id)
+    }
+
+    fn instance(&self) -> Option<String> {
+        Some(self.shared.lock_membership().me().to_owned())
     }
 
     async fn broadcast(&self, changes: Bytes) -> Result<()> {
