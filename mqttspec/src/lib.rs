@@ -64,7 +64,7 @@ pub use error::{Error, ErrorCode, Result};
 pub use hooks::{Client, HookContext, HookPoint};
 pub use mqttspec_derive::{SpecEntity, hook};
 pub use operation::Operation;
-pub use server::{Access, AclCallback, CredentialsCallback, Server, ServerBuilder};
+pub use server::{Access, AclCallback, CredentialsCallback, Health, Server, ServerBuilder};
 pub use transport::{ExternalBrokerConfig, QoS, Readiness};
 pub use value::Value;
 

@@ -83,7 +83,10 @@ async fn an_unreachable_broker_is_retried() {
         .await;
     let server = server.expect("start-up does not fail on an unreachable broker");
     assert_ne!(server.readiness(), Readiness::Connected);
+    let health = server.health(WAIT).await;
+    assert!(health.database && !health.ready(), "{health:?}");
     let _mosquitto = crate::broker::Mosquitto::start_on(port);
     assert_eq!(server.ready(WAIT).await, Readiness::Connected, "connected once a broker listens");
+    assert!(server.health(WAIT).await.ready());
     server.shutdown().await;
 }

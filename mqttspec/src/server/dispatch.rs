@@ -38,7 +38,17 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
         Ok(e) => (e.id.clone(), e.entity.clone().unwrap_or_default(), e.operation.map_or("ping", |o| o.as_str())),
         Err((id, _)) => (id.clone(), String::new(), ""),
     };
-    let span = tracing::info_span!("request", client = %client.id(), %entity, operation, id = %id);
+    let span = tracing::info_span!(
+        "request",
+        instance = tracing::field::Empty,
+        client = %client.id(),
+        %entity,
+        operation,
+        id = %id
+    );
+    if let Some(instance) = core.instance.get().and_then(Option::as_deref) {
+        span.record("instance", instance);
+    }
     async {
         // Every message with an id is answered once (PROTOCOL §7, §9): a repeat, even of a
         // malformed message, gets the first reply again. Pings are not remembered.

@@ -45,6 +45,22 @@ pub struct Server {
     sweeper: JoinHandle<()>,
 }
 
+/// What [`Server::health`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// The broker connection.
+    pub broker: Readiness,
+    /// Whether the database answered.
+    pub database: bool,
+}
+
+impl Health {
+    /// Ready to serve: connected to the broker, the database answers.
+    pub fn ready(&self) -> bool {
+        self.broker == Readiness::Connected && self.database
+    }
+}
+
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server").field("broker", &self.broker).finish_non_exhaustive()
@@ -60,6 +76,8 @@ pub(crate) struct Core {
     pub replies: ReplyCache,
     pub config: Config,
     pub publisher: std::sync::OnceLock<Arc<dyn Publisher>>,
+    /// This instance's name among those sharing an external broker (logged with every request).
+    pub instance: std::sync::OnceLock<Option<String>>,
     pub notifier: NotifierHandle,
     clients: Mutex<HashMap<String, ClientEntry>>,
     /// The principal of the connection that last took each client id, while the broker may keep a
@@ -127,6 +145,7 @@ impl Server {
             replies: ReplyCache::new(config.idempotency_window, config.idempotency_keep_last),
             config,
             publisher: std::sync::OnceLock::new(),
+            instance: std::sync::OnceLock::new(),
             notifier: notifier_handle,
             clients: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
@@ -146,6 +165,7 @@ impl Server {
             None => Box::new(EmbeddedBroker::start(&core.config.embedded, core.topics.clone(), gate).await?),
         };
         core.publisher.set(broker.publisher()).ok().expect("set once");
+        core.instance.set(core.publisher().instance()).ok().expect("set once");
         let notifier = tokio::spawn(notifier.run(core.clone()));
         let sweeper = tokio::spawn(sweep(Arc::downgrade(&core)));
         Ok(Self { core, broker, notifier, sweeper })
@@ -165,6 +185,17 @@ impl Server {
     /// embedded broker; with an external one, `Reconnecting` while the connection is down).
     pub fn readiness(&self) -> Readiness {
         *self.broker.readiness().borrow()
+    }
+
+    /// Health for a readiness probe: the broker connection and a database round trip (at most
+    /// `timeout`).
+    pub async fn health(&self, timeout: Duration) -> Health {
+        let database = tokio::time::timeout(timeout, async {
+            let mut conn = self.core.engine.db().acquire().await?;
+            conn.conn().ping().await
+        })
+        .await;
+        Health { broker: self.readiness(), database: matches!(database, Ok(Ok(()))) }
     }
 
     /// Waits until the server is reachable through its broker, at most `timeout`; returns the
