@@ -165,7 +165,7 @@ impl Server {
             None => Box::new(EmbeddedBroker::start(&core.config.embedded, core.topics.clone(), gate).await?),
         };
         core.publisher.set(broker.publisher()).ok().expect("set once");
-        core.instance.set(core.publisher().instance()).ok().expect("set once");
+        core.instance.set(core.publisher().instance()).expect("set once");
         let notifier = tokio::spawn(notifier.run(core.clone()));
         let sweeper = tokio::spawn(sweep(Arc::downgrade(&core)));
         Ok(Self { core, broker, notifier, sweeper })
