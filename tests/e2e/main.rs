@@ -5,6 +5,7 @@ mod support;
 
 mod broker;
 mod cluster;
+mod database_faults;
 mod durability;
 mod example;
 mod examples;

@@ -1,0 +1,128 @@
+//! PostgreSQL goes away under a running server and comes back: requests meanwhile are answered
+//! `unavailable` (never a hang), and service resumes on its own. The test runs a PostgreSQL of its
+//! own (initdb on a free loopback port), so stopping it disturbs nothing else.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::{Setup, TestServer, err, ok};
+use crate::support::Backend;
+
+struct PrivatePostgres {
+    dir: PathBuf,
+    port: u16,
+}
+
+fn bin(name: &str) -> PathBuf {
+    let root = Path::new("/usr/lib/postgresql");
+    let mut versions: Vec<_> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("PostgreSQL is required (scripts/test installs it): {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    versions.sort();
+    versions.last().expect("a PostgreSQL version").join("bin").join(name)
+}
+
+/// Runs a PostgreSQL tool as the `postgres` user when we are root (PostgreSQL refuses root).
+fn pg(tool: &str, args: &[&str]) {
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let mut command = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin(tool));
+        c
+    } else {
+        Command::new(bin(tool))
+    };
+    let output = command.args(args).output().expect("PostgreSQL tool runs");
+    assert!(output.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+impl PrivatePostgres {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("mqttspec-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = Command::new("chown").args(["postgres:postgres", dir.to_str().unwrap()]).status();
+        let data = dir.join("data");
+        pg("initdb", &["-D", data.to_str().unwrap(), "-U", "mqttspec", "--auth=trust", "-E", "UTF8", "--locale=C"]);
+        let this = Self { dir, port };
+        this.up();
+        this
+    }
+
+    fn options(&self) -> String {
+        format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display())
+    }
+
+    fn up(&self) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        pg(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &self.options(), "-w", "start"],
+        );
+    }
+
+    fn down(&self) {
+        pg("pg_ctl", &["-D", self.dir.join("data").to_str().unwrap(), "-m", "fast", "-w", "stop"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://mqttspec@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin("pg_ctl"))
+            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .output();
+        let _ = Command::new(bin("pg_ctl")).args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_unavailable_then_recovery() {
+    let postgres = PrivatePostgres::start();
+    let db = mqttspec::Database::connect(&postgres.url()).await.expect("the private PostgreSQL");
+    let server = TestServer::start_on(Setup::from(Backend::Postgres), db, |b| b).await;
+    let mut c = server.client("patient").await;
+    c.subscribe_own().await;
+    ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "a", "email": "a@x"}})).await);
+
+    postgres.down();
+    let asked = Instant::now();
+    let reply = c.request(json!({"operation": "read", "entity": "users"})).await;
+    err(&reply, "unavailable");
+    let waited = asked.elapsed();
+    assert!(waited < Duration::from_secs(9), "answered within the acquire timeout, not a hang: {waited:?}");
+    let write =
+        c.request(json!({"operation": "create", "entity": "users", "data": {"name": "b", "email": "b@x"}})).await;
+    err(&write, "unavailable");
+
+    postgres.up();
+    let back = Instant::now();
+    let mut attempt = 0;
+    let read = loop {
+        attempt += 1;
+        let reply = c.request(json!({"operation": "read", "entity": "users"})).await;
+        if reply["success"] == true {
+            break reply;
+        }
+        err(&reply, "unavailable");
+        assert!(back.elapsed() < Duration::from_secs(20), "service did not resume: {reply}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ok(&read).as_array().unwrap().len(), 1, "the first row is there, the refused write is not");
+    eprintln!(
+        "PostgreSQL stopped: unavailable after {waited:?}; restarted: service back after {:?} ({attempt} attempts)",
+        back.elapsed()
+    );
+}
