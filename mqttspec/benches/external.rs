@@ -9,8 +9,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mqttspec::{ExternalBrokerConfig, Readiness, Server, SpecEntity};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::sync::mpsc;
+use rumqttc::QoS;
+
+#[path = "common/probe.rs"]
+mod probe;
+
+use probe::{Probe, probe};
 
 #[derive(Debug, SpecEntity)]
 #[spec(table = "users")]
@@ -20,36 +24,6 @@ struct User {
     name: String,
     email: String,
     status: Option<String>,
-}
-
-struct Probe {
-    client: AsyncClient,
-    rx: mpsc::UnboundedReceiver<bytes::Bytes>,
-}
-
-async fn probe(port: u16, id: &str) -> Probe {
-    let mut options = MqttOptions::new(id, "127.0.0.1", port);
-    options.set_keep_alive(Duration::from_secs(60));
-    let (client, mut eventloop) = AsyncClient::new(options, 1024);
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    eventloop.set_network_options(network);
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = event
-                && tx.send(p.payload).is_err()
-            {
-                return;
-            }
-        }
-    });
-    client.subscribe(format!("spec/{id}/response"), QoS::AtLeastOnce).await.unwrap();
-    client.subscribe(format!("bench/{id}/echo"), QoS::AtLeastOnce).await.unwrap();
-    let mut p = Probe { client, rx };
-    p.client.publish(format!("bench/{id}/echo"), QoS::AtLeastOnce, false, "warm").await.unwrap();
-    p.rx.recv().await.unwrap();
-    p
 }
 
 async fn p50_p99(p: &mut Probe, topic: &str, payload: &dyn Fn(usize) -> Vec<u8>, n: usize) -> (f64, f64) {

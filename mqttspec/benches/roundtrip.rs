@@ -11,9 +11,13 @@ use mqttspec::hooks::Client;
 use mqttspec::query::Condition;
 use mqttspec::subscription::SubscriptionRegistry;
 use mqttspec::{EntityDef, Server, SpecEntity, Value};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::QoS;
 use serde_json::json;
-use tokio::sync::mpsc;
+
+#[path = "common/probe.rs"]
+mod probe;
+
+use probe::{Probe, probe};
 
 #[derive(Debug, SpecEntity)]
 #[spec(table = "users")]
@@ -23,40 +27,6 @@ struct User {
     name: String,
     email: String,
     status: Option<String>,
-}
-
-struct Probe {
-    client: AsyncClient,
-    rx: mpsc::UnboundedReceiver<bytes::Bytes>,
-}
-
-async fn probe(port: u16, id: &str) -> Probe {
-    let mut options = MqttOptions::new(id, "127.0.0.1", port);
-    options.set_keep_alive(Duration::from_secs(60));
-    options.set_max_packet_size(1 << 20, 1 << 20);
-    options.set_request_channel_capacity(1024);
-    options.set_inflight(200);
-    let (client, mut eventloop) = AsyncClient::new(options, 1024);
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    eventloop.set_network_options(network);
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(Packet::Publish(p)) = event
-                && tx.send(p.payload).is_err()
-            {
-                return;
-            }
-        }
-    });
-    client.subscribe(format!("spec/{id}/response"), QoS::AtLeastOnce).await.unwrap();
-    client.subscribe(format!("bench/{id}/echo"), QoS::AtLeastOnce).await.unwrap();
-    let mut p = Probe { client, rx };
-    // Wait until both subscriptions are active: an echo comes back.
-    p.client.publish(format!("bench/{id}/echo"), QoS::AtLeastOnce, false, "warm").await.unwrap();
-    p.rx.recv().await.unwrap();
-    p
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -290,22 +290,9 @@ impl Conn<'_> {
     }
 
     /// Runs a query with `params` bound to `$1`, `$2`, … and returns the first column of its
-    /// first row as text, if there is a row.
+    /// first row as text, if there is a row (for queries of one row at most).
     pub(crate) async fn fetch_text(&mut self, sql: &str, params: &[Value]) -> Result<Option<String>> {
-        use sqlx::Row;
-        match self {
-            Conn::Sqlite(c) => {
-                let b = SqlBuilder::raw(Dialect::Sqlite, sql, params);
-                let row = sqlite_query(&b).fetch_optional(&mut **c).await.map_err(classify)?;
-                row.map(|r| r.try_get::<String, _>(0)).transpose()
-            }
-            Conn::Postgres(c) => {
-                let b = SqlBuilder::raw(Dialect::Postgres, sql, params);
-                let row = pg_query(&b).fetch_optional(&mut **c).await.map_err(classify)?;
-                row.map(|r| r.try_get::<String, _>(0)).transpose()
-            }
-        }
-        .map_err(classify)
+        Ok(self.fetch_texts(sql, params).await?.into_iter().next())
     }
 
     /// Runs a query with `params` bound to `$1`, `$2`, … and returns the first column of every
