@@ -12,7 +12,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use clap::Parser;
-use mqttspec::{ExternalBrokerConfig, Server, SpecEntity};
+use mqttspec::{ExternalBrokerConfig, MqttVersion, Server, SpecEntity};
 
 /// A user, as in the Go package's README.
 #[derive(Debug, Clone, SpecEntity)]
@@ -53,6 +53,9 @@ struct Args {
     /// CA certificate file (PEM) for mqtts:// and wss://.
     #[arg(long)]
     broker_ca_file: Option<std::path::PathBuf>,
+    /// Speak MQTT 3.1.1 to the external broker (default MQTT 5).
+    #[arg(long)]
+    broker_mqtt311: bool,
 }
 
 #[tokio::main]
@@ -78,6 +81,9 @@ async fn main() -> anyhow::Result<()> {
         }
         if let Some(ca) = &args.broker_ca_file {
             external = external.ca_file(ca);
+        }
+        if args.broker_mqtt311 {
+            external = external.version(MqttVersion::V311);
         }
         builder = builder.external_broker(external);
     }

@@ -65,7 +65,7 @@ pub use hooks::{Client, HookContext, HookPoint};
 pub use mqttspec_derive::{SpecEntity, hook};
 pub use operation::Operation;
 pub use server::{Access, AclCallback, CredentialsCallback, Health, Server, ServerBuilder};
-pub use transport::{ExternalBrokerConfig, QoS, Readiness};
+pub use transport::{ExternalBrokerConfig, MqttVersion, QoS, Readiness};
 pub use value::Value;
 
 /// What generated code refers to; not a public API.

@@ -121,7 +121,7 @@ async fn killing_an_instance_under_load_loses_no_request() {
     let start = |i: usize| {
         let dir = std::env::temp_dir().join(format!("mqttspec-cluster-{}-{}-{i}", std::process::id(), mosquitto.port));
         let id = format!("quick-{i}");
-        let args = [
+        let mut args = vec![
             "--database-url",
             &url,
             "--broker-url",
@@ -133,6 +133,10 @@ async fn killing_an_instance_under_load_loses_no_request() {
             "--broker-client-id",
             &id,
         ];
+        // The survivor speaks MQTT 3.1.1: its adoption of the victim's session takes that path.
+        if i == 1 {
+            args.push("--broker-mqtt311");
+        }
         Example::start_with("quickstart", mosquitto.port, dir, &args, &[])
     };
     let mut victim = start(0);

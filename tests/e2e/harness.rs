@@ -19,6 +19,8 @@ pub enum Broker {
     /// A Mosquitto started for the test with the shipped configuration (`deploy/mosquitto`);
     /// the server connects to it as user `mqttspec`, clients as user `client`.
     Mosquitto,
+    /// The same, with the server's connection in MQTT 3.1.1.
+    Mosquitto311,
 }
 
 /// A database and a broker.
@@ -88,9 +90,13 @@ impl TestServer {
             .listen(([127, 0, 0, 1], 0).into());
         let mosquitto = match setup.broker {
             Broker::Embedded => None,
-            Broker::Mosquitto => {
+            Broker::Mosquitto | Broker::Mosquitto311 => {
                 let mosquitto = Mosquitto::start();
-                builder = builder.external_broker(mosquitto.server_config());
+                let mut config = mosquitto.server_config();
+                if setup.broker == Broker::Mosquitto311 {
+                    config = config.version(mqttspec::MqttVersion::V311);
+                }
+                builder = builder.external_broker(config);
                 Some(mosquitto)
             }
         };
@@ -115,7 +121,7 @@ impl TestServer {
         let will = format!("spec/{id}/status");
         let (credentials, will) = match self.broker {
             Broker::Embedded => (None, None),
-            Broker::Mosquitto => (Some(crate::broker::CLIENT_LOGIN), Some(will.as_str())),
+            Broker::Mosquitto | Broker::Mosquitto311 => (Some(crate::broker::CLIENT_LOGIN), Some(will.as_str())),
         };
         TestClient::connect_session(self.port, id, credentials, will, clean).await.expect("client connects")
     }

@@ -20,13 +20,14 @@ mod sessions;
 mod subscriptions;
 
 /// Declares each listed suite function once per backend, with the embedded broker and with a
-/// real Mosquitto (the external broker mode).
+/// real Mosquitto (the external broker mode; on SQLite also with the server speaking MQTT 3.1.1).
 macro_rules! per_backend {
     ($($module:ident :: $name:ident),* $(,)?) => {
         per_backend!(@mod sqlite, Sqlite, Embedded; $($module::$name),*);
         per_backend!(@mod postgres, Postgres, Embedded; $($module::$name),*);
         per_backend!(@mod mosquitto_sqlite, Sqlite, Mosquitto; $($module::$name),*);
         per_backend!(@mod mosquitto_postgres, Postgres, Mosquitto; $($module::$name),*);
+        per_backend!(@mod mosquitto311_sqlite, Sqlite, Mosquitto311; $($module::$name),*);
     };
     (@mod $mod:ident, $backend:ident, $broker:ident; $($module:ident :: $name:ident),*) => {
         mod $mod {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use embedded::{EmbeddedBroker, EmbeddedConfig};
-pub use external::{ExternalBroker, ExternalBrokerConfig};
+pub use external::{ExternalBroker, ExternalBrokerConfig, MqttVersion};
 
 /// MQTT quality of service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -3,10 +3,22 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rumqttc::v5::MqttOptions;
 use rumqttc::{NetworkOptions, TlsConfiguration, Transport};
 
+use super::link::Options;
+
 use crate::error::{Error, ErrorCode, Result};
+
+/// MQTT protocol version of the server's own connection to an external broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1, for brokers without MQTT 5: clients' correlation data and response topics do
+    /// not reach the server (replies go to `{prefix}/{client}/response`).
+    V311,
+    /// MQTT 5 (the default).
+    #[default]
+    V5,
+}
 
 /// How mqttspec connects, as a client, to a broker it does not run (Mosquitto, EMQX, an rmqtt
 /// cluster...): `ExternalBrokerConfig::new("mqtt://127.0.0.1:1883").credentials("mqttspec", "secret")`.
@@ -26,6 +38,7 @@ pub struct ExternalBrokerConfig {
     pub(crate) ca_file: Option<PathBuf>,
     pub(crate) client_cert: Option<(PathBuf, PathBuf)>,
     pub(crate) idle_expiry: Duration,
+    pub(crate) version: MqttVersion,
 }
 
 impl ExternalBrokerConfig {
@@ -47,6 +60,7 @@ impl ExternalBrokerConfig {
             ca_file: None,
             client_cert: None,
             idle_expiry: Duration::from_secs(30 * 60),
+            version: MqttVersion::V5,
         }
     }
 
@@ -122,6 +136,12 @@ impl ExternalBrokerConfig {
         self
     }
 
+    /// Protocol version of the server's connection (default MQTT 5).
+    pub fn version(mut self, version: MqttVersion) -> Self {
+        self.version = version;
+        self
+    }
+
     /// The URL's host, for messages.
     pub fn url(&self) -> &str {
         &self.url
@@ -145,7 +165,7 @@ pub(crate) fn default_client_id() -> String {
 }
 
 /// rumqttc options for this configuration; a bad URL or unreadable TLS file names the setting.
-pub(crate) fn mqtt_options(config: &ExternalBrokerConfig, max_packet: u32) -> Result<MqttOptions> {
+pub(crate) fn mqtt_options(config: &ExternalBrokerConfig, max_packet: u32) -> Result<Options> {
     let (scheme, rest) = config
         .url
         .split_once("://")
@@ -162,38 +182,58 @@ pub(crate) fn mqtt_options(config: &ExternalBrokerConfig, max_packet: u32) -> Re
     if host.is_empty() {
         return Err(setting("url", format!("`{}` has no host", config.url)));
     }
-    let client_id = config.client_id.clone().unwrap_or_else(default_client_id);
-    let (mut options, transport) = match scheme {
-        "mqtt" | "tcp" => (MqttOptions::new(&client_id, host, port.unwrap_or(1883)), Transport::Tcp),
-        "mqtts" | "ssl" | "tls" => {
-            (MqttOptions::new(&client_id, host, port.unwrap_or(8883)), Transport::Tls(tls(config)?))
-        }
-        // rumqttc takes the whole URL as the address of a WebSocket broker.
-        "ws" => (MqttOptions::new(&client_id, config.url.clone(), port.unwrap_or(80)), Transport::Ws),
-        "wss" => (MqttOptions::new(&client_id, config.url.clone(), port.unwrap_or(443)), Transport::Wss(tls(config)?)),
+    // rumqttc takes the whole URL as the address of a WebSocket broker.
+    let (address, port, transport) = match scheme {
+        "mqtt" | "tcp" => (host, port.unwrap_or(1883), Transport::Tcp),
+        "mqtts" | "ssl" | "tls" => (host, port.unwrap_or(8883), Transport::Tls(tls(config)?)),
+        "ws" => (config.url.clone(), port.unwrap_or(80), Transport::Ws),
+        "wss" => (config.url.clone(), port.unwrap_or(443), Transport::Wss(tls(config)?)),
         other => {
             return Err(setting("url", format!("unknown scheme `{other}` (mqtt, mqtts, ws, wss)")));
         }
     };
-    options.set_transport(transport);
-    options.set_keep_alive(config.keep_alive.max(Duration::from_secs(1)));
-    options.set_connection_timeout(config.connect_timeout.as_secs().max(1));
-    options.set_clean_start(config.clean_session);
-    if !config.clean_session {
-        options.set_session_expiry_interval(Some(config.session_expiry.as_secs().min(u32::MAX as u64) as u32));
-    }
-    if let Some(user) = &config.username {
-        options.set_credentials(user, config.password.clone().unwrap_or_default());
-    }
-    // A request is acknowledged once its reply is published (a crash leaves it to the broker).
-    options.set_manual_acks(true);
-    options.set_max_packet_size(Some(max_packet.saturating_add(4096)));
-    options.set_request_channel_capacity(16 * 1024);
-    options.set_outgoing_inflight_upper_limit(1024);
+    let client_id = config.client_id.clone().unwrap_or_else(default_client_id);
+    let keep_alive = config.keep_alive.max(Duration::from_secs(1));
     let mut network = NetworkOptions::new();
     network.set_tcp_nodelay(true);
-    options.set_network_options(network);
-    Ok(options)
+    // A request is acknowledged once its reply is published (a crash leaves it to the broker).
+    Ok(match config.version {
+        MqttVersion::V5 => {
+            let mut options = rumqttc::v5::MqttOptions::new(&client_id, address, port);
+            options.set_transport(transport);
+            options.set_keep_alive(keep_alive);
+            options.set_connection_timeout(config.connect_timeout.as_secs().max(1));
+            options.set_clean_start(config.clean_session);
+            if !config.clean_session {
+                options.set_session_expiry_interval(Some(config.session_expiry.as_secs().min(u32::MAX as u64) as u32));
+            }
+            if let Some(user) = &config.username {
+                options.set_credentials(user, config.password.clone().unwrap_or_default());
+            }
+            options.set_manual_acks(true);
+            options.set_max_packet_size(Some(max_packet.saturating_add(4096)));
+            options.set_request_channel_capacity(16 * 1024);
+            options.set_outgoing_inflight_upper_limit(1024);
+            options.set_network_options(network);
+            Options::V5(Box::new(options))
+        }
+        MqttVersion::V311 => {
+            let mut options = rumqttc::MqttOptions::new(&client_id, address, port);
+            options.set_transport(transport);
+            options.set_keep_alive(keep_alive);
+            network.set_connection_timeout(config.connect_timeout.as_secs().max(1));
+            options.set_clean_session(config.clean_session);
+            if let Some(user) = &config.username {
+                options.set_credentials(user, config.password.clone().unwrap_or_default());
+            }
+            options.set_manual_acks(true);
+            let max = max_packet.saturating_add(4096) as usize;
+            options.set_max_packet_size(max, max);
+            options.set_request_channel_capacity(16 * 1024);
+            options.set_inflight(1024);
+            Options::V4(Box::new(options), network)
+        }
+    })
 }
 
 fn read(name: &str, path: &std::path::Path) -> Result<Vec<u8>> {
@@ -228,12 +268,19 @@ mod tests {
 
     #[test]
     fn urls_and_settings() {
-        let options = mqtt_options(&ExternalBrokerConfig::new("mqtt://127.0.0.1:1884").client_id("a"), 1024).unwrap();
+        let Options::V5(options) =
+            mqtt_options(&ExternalBrokerConfig::new("mqtt://127.0.0.1:1884").client_id("a"), 1024).unwrap()
+        else {
+            panic!("MQTT 5 by default")
+        };
         assert_eq!(options.broker_address(), ("127.0.0.1".to_owned(), 1884));
         assert!(!options.clean_start(), "persistent by default");
         assert!(options.manual_acks());
-        let options = mqtt_options(&ExternalBrokerConfig::new("tcp://broker"), 1024).unwrap();
-        assert_eq!(options.broker_address().1, 1883);
+        let options =
+            mqtt_options(&ExternalBrokerConfig::new("tcp://broker").version(MqttVersion::V311), 1024).unwrap();
+        let Options::V4(v4, _) = &options else { panic!("3.1.1 when asked") };
+        assert_eq!(v4.broker_address().1, 1883);
+        assert!(!v4.clean_session() && v4.manual_acks());
         assert!(options.client_id().starts_with("mqttspec-"));
         assert!(error(ExternalBrokerConfig::new("broker:1883")).contains("url"));
         assert!(error(ExternalBrokerConfig::new("http://broker")).contains("unknown scheme `http`"));

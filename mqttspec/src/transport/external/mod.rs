@@ -1,4 +1,5 @@
-//! The external broker: mqttspec as an MQTT 5 client (rumqttc) of a broker it does not run.
+//! The external broker: mqttspec as an MQTT client (rumqttc; MQTT 5, or 3.1.1) of a broker it does
+//! not run.
 //!
 //! The broker's ACL makes the `{client_id}` of a request topic trustworthy (see `deploy/`), so
 //! identity comes from the topic here. A client is learnt from its first request (where
@@ -12,6 +13,7 @@
 
 mod cluster;
 mod config;
+mod link;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,27 +22,17 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::QoS as MqttQoS;
-use rumqttc::v5::mqttbytes::v5::{Filter, LastWill, Packet, Publish, PublishProperties, SubscribeReasonCode};
-use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use cluster::{INTERNAL, Membership};
-pub use config::ExternalBrokerConfig;
+pub use config::{ExternalBrokerConfig, MqttVersion};
+use link::{Client, EventLoop, Incoming, Message, Options};
 
 use super::{
     Ack, ConnectDecision, ConnectRequest, Gate, InboundRequest, Outbound, Publisher, QoS, Readiness, Transport,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::Topics;
-
-fn mqtt_qos(qos: QoS) -> MqttQoS {
-    match qos {
-        QoS::AtMostOnce => MqttQoS::AtMostOnce,
-        QoS::AtLeastOnce => MqttQoS::AtLeastOnce,
-        QoS::ExactlyOnce => MqttQoS::ExactlyOnce,
-    }
-}
 
 fn unavailable(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::Unavailable, format!("external broker: {e}"))
@@ -62,7 +54,7 @@ impl std::fmt::Debug for ExternalBroker {
 
 /// One MQTT connection: the server's own, or one that adopts a departed instance's session.
 struct Link {
-    client: AsyncClient,
+    client: Client,
     /// Counts connections: an acknowledgement belongs to the connection its request came on.
     generation: AtomicU64,
 }
@@ -135,14 +127,14 @@ impl Names {
 /// The acknowledgement of a request, sent when the server is done with it (its reply published,
 /// or refused). A request from an earlier connection is not acknowledged: the broker sends it
 /// again on the new one, and the idempotency store answers it without executing it twice.
-fn ack(link: Arc<Link>, publish: Publish, generation: u64) -> Ack {
+fn ack(link: Arc<Link>, message: Message, generation: u64) -> Ack {
     Ack::new(move || {
-        if publish.qos == MqttQoS::AtMostOnce || link.generation.load(Ordering::SeqCst) != generation {
+        if !message.needs_ack() || link.generation.load(Ordering::SeqCst) != generation {
             return;
         }
-        if let Err(rumqttc::v5::ClientError::TryRequest(_)) = link.client.try_ack(&publish) {
+        if !link.client.try_ack(&message) {
             let client = link.client.clone();
-            tokio::spawn(async move { client.ack(&publish).await.ok() });
+            tokio::spawn(async move { client.ack(&message).await });
         }
     })
 }
@@ -151,7 +143,7 @@ enum Inbound {
     /// A request.
     Request {
         client_id: String,
-        publish: Publish,
+        publish: Message,
         link: Arc<Link>,
         generation: u64,
     },
@@ -196,8 +188,8 @@ impl ExternalBroker {
         let names = Names::new(topics.clone(), &me);
         let adoption = options.clone();
         // Gone without a word (killed, cut off): the broker clears this instance's announcement.
-        options.set_last_will(LastWill::new(&names.announcement, Vec::new(), MqttQoS::AtLeastOnce, true, None));
-        let (client, eventloop) = AsyncClient::new(options, 16 * 1024);
+        options.set_will(&names.announcement, Vec::new(), true);
+        let (client, eventloop) = options.connect(16 * 1024);
         let (readiness, _) = watch::channel(Readiness::Connecting);
         let shared = Arc::new(Shared {
             link: Arc::new(Link { client, generation: AtomicU64::new(0) }),
@@ -274,14 +266,16 @@ impl Transport for ExternalBroker {
         let names = &self.shared.names;
         self.shared.leaving.store(true, Ordering::SeqCst);
         // First a word that this is a handover (nothing to adopt), then the clearing.
-        let _ = link.client.publish(&names.announcement, MqttQoS::AtLeastOnce, false, LEAVING.to_vec()).await;
-        let cleared = link.client.publish(&names.announcement, MqttQoS::AtLeastOnce, true, Vec::new()).await;
+        let announcement = names.announcement.clone();
+        let leaving = Bytes::from_static(LEAVING);
+        let _ = link.client.publish(announcement.clone(), QoS::AtLeastOnce, false, leaving, None).await;
+        let cleared = link.client.publish(announcement, QoS::AtLeastOnce, true, Bytes::new(), None).await;
         if cleared.is_ok() {
             let mut readiness = self.shared.readiness.subscribe();
             let handed_over = readiness.wait_for(|r| *r == Readiness::Stopped);
             let _ = tokio::time::timeout(Duration::from_secs(5), handed_over).await;
         }
-        let _ = link.client.unsubscribe(self.topics.request_filter()).await;
+        link.client.unsubscribe(self.topics.request_filter()).await;
     }
 
     async fn drain(&self, _deadline: Duration) {
@@ -293,9 +287,9 @@ impl Transport for ExternalBroker {
         // The session outlives this connection (for a crash's sake): leave nothing in it to fill.
         let names = &self.shared.names;
         for filter in [names.topics.status_filter(), names.instances.clone(), names.all_changes.clone()] {
-            let _ = self.shared.link.client.unsubscribe(filter).await;
+            self.shared.link.client.unsubscribe(filter).await;
         }
-        let _ = self.shared.link.client.disconnect().await;
+        self.shared.link.client.disconnect().await;
         let task = self.eventloop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(mut task) = task
             && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
@@ -323,66 +317,56 @@ impl EventLoopTask {
         let mut failures: u32 = 0;
         loop {
             match self.eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                Ok(Incoming::ConnAck { session_present }) => {
                     failures = 0;
                     let generation = self.shared.link.generation.fetch_add(1, Ordering::SeqCst) + 1;
-                    tracing::info!(generation, session_present = ack.session_present, "external broker connected");
+                    tracing::info!(generation, session_present, "external broker connected");
                     let _ = self.inbound.send(Inbound::Connected);
                     // rumqttc does not subscribe again after a reconnect, and a broker may have
                     // lost the session: subscribe on every connection, then announce ourselves
                     // (the others' retained announcements arrive before our own comes back).
                     let names = &self.shared.names;
                     let filters = vec![
-                        Filter::new(names.instances.clone(), MqttQoS::AtLeastOnce),
-                        Filter::new(names.all_changes.clone(), MqttQoS::AtLeastOnce),
-                        Filter::new(names.topics.status_filter(), MqttQoS::AtLeastOnce),
-                        Filter::new(names.topics.request_filter(), mqtt_qos(self.request_qos)),
+                        (names.instances.clone(), QoS::AtLeastOnce),
+                        (names.all_changes.clone(), QoS::AtLeastOnce),
+                        (names.topics.status_filter(), QoS::AtLeastOnce),
+                        (names.topics.request_filter(), self.request_qos),
                     ];
                     let client = &self.shared.link.client;
                     if let Err(e) = client.try_subscribe_many(filters) {
                         tracing::error!(error = %e, "cannot subscribe to the request topics");
                     }
-                    let me = self.shared.lock_membership().me().to_owned();
-                    let announce = client.try_publish(&names.announcement, MqttQoS::AtLeastOnce, true, me.into_bytes());
+                    let me = Bytes::from(self.shared.lock_membership().me().to_owned());
+                    let announce = client.try_publish(names.announcement.clone(), QoS::AtLeastOnce, true, me, None);
                     if let Err(e) = announce {
                         tracing::error!(error = %e, "cannot announce this instance");
                     }
                 }
-                Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                    let refused = ack.return_codes.iter().any(|c| !matches!(c, SubscribeReasonCode::Success(_)));
-                    if refused {
-                        tracing::error!(codes = ?ack.return_codes, "the broker refused the server's subscriptions: check its ACL (deploy/)");
-                    } else {
-                        self.report(FirstOutcome::Connected);
-                    }
+                Ok(Incoming::SubAck { refused: Some(codes) }) => {
+                    tracing::error!(codes, "the broker refused the server's subscriptions: check its ACL (deploy/)");
                 }
-                Ok(Event::Incoming(Packet::Publish(publish))) => self.route(publish),
-                Ok(Event::Incoming(Packet::Disconnect(disconnect))) => {
-                    tracing::warn!(reason = ?disconnect.reason_code, "the external broker disconnected the server");
+                Ok(Incoming::SubAck { refused: None }) => self.report(FirstOutcome::Connected),
+                Ok(Incoming::Publish(message)) => self.route(message),
+                Ok(Incoming::Disconnect(reason)) => {
+                    tracing::warn!(reason, "the external broker disconnected the server");
                 }
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
-                Ok(_) => {}
+                Ok(Incoming::Closed) => return,
+                Ok(Incoming::UnsubAck | Incoming::Other) => {}
                 Err(e) => {
                     self.shared.readiness.send_replace(Readiness::Reconnecting);
                     failures = failures.saturating_add(1);
-                    if let ConnectionError::ConnectionRefused(code) = &e
-                        && matches!(
-                            code,
-                            rumqttc::v5::mqttbytes::v5::ConnectReturnCode::BadUserNamePassword
-                                | rumqttc::v5::mqttbytes::v5::ConnectReturnCode::NotAuthorized
-                        )
-                    {
-                        self.report(FirstOutcome::Refused(format!("{code:?}")));
+                    if e.refused_credentials {
+                        self.report(FirstOutcome::Refused(e.text.clone()));
                     } else {
-                        self.report(FirstOutcome::Unreachable(e.to_string()));
+                        self.report(FirstOutcome::Unreachable(e.text.clone()));
                     }
                     if self.config.max_reconnects.is_some_and(|max| failures > max) {
-                        tracing::error!(attempts = failures, error = %e, "external broker: giving up");
+                        tracing::error!(attempts = failures, error = %e.text, "external broker: giving up");
                         self.shared.readiness.send_replace(Readiness::Stopped);
                         return;
                     }
                     let delay = backoff(&self.config, failures);
-                    tracing::warn!(attempt = failures, retry_in_ms = delay.as_millis() as u64, error = %e, "external broker connection lost");
+                    tracing::warn!(attempt = failures, retry_in_ms = delay.as_millis() as u64, error = %e.text, "external broker connection lost");
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -395,10 +379,10 @@ impl EventLoopTask {
         }
     }
 
-    fn route(&self, publish: Publish) {
+    fn route(&self, publish: Message) {
         let link = &self.shared.link;
         let generation = link.generation.load(Ordering::SeqCst);
-        if let Some(message) = classify(&self.shared.names, &publish, link, generation) {
+        if let Some(message) = classify(&self.shared.names, publish, link, generation) {
             let _ = self.inbound.send(message);
         }
     }
@@ -406,34 +390,33 @@ impl EventLoopTask {
 
 /// What a message on the server's subscriptions is; messages that need no reply are acknowledged
 /// here, requests when they are answered.
-fn classify(names: &Names, publish: &Publish, link: &Arc<Link>, generation: u64) -> Option<Inbound> {
-    let topic = String::from_utf8_lossy(&publish.topic).into_owned();
-    let ack_now = || {
-        if publish.qos != MqttQoS::AtMostOnce {
+fn classify(names: &Names, publish: Message, link: &Arc<Link>, generation: u64) -> Option<Inbound> {
+    let ack_now = |publish: &Message| {
+        if publish.needs_ack() {
             let _ = link.client.try_ack(publish);
         }
     };
-    if let Some((kind, instance)) = names.internal(&topic) {
-        ack_now();
+    if let Some((kind, instance)) = names.internal(&publish.topic) {
+        ack_now(&publish);
         return Some(match kind {
             "instances" if publish.payload == LEAVING => Inbound::Leaving { instance: instance.to_owned() },
             "instances" => Inbound::Member { instance: instance.to_owned(), alive: !publish.payload.is_empty() },
-            _ if publish.retain || names.changes == topic => return None,
+            _ if publish.retain || names.changes == publish.topic => return None,
             _ => Inbound::Changes(publish.payload.clone()),
         });
     }
     if publish.retain {
         // A retained message would be replayed to every (re)connecting instance: never a request.
-        tracing::warn!(topic, "retained message ignored");
-        ack_now();
+        tracing::warn!(topic = %publish.topic, "retained message ignored");
+        ack_now(&publish);
         return None;
     }
-    if let Some(client) = names.topics.request_client(&topic) {
-        let (client_id, publish) = (client.to_owned(), publish.clone());
+    if let Some(client) = names.topics.request_client(&publish.topic) {
+        let client_id = client.to_owned();
         return Some(Inbound::Request { client_id, publish, link: link.clone(), generation });
     }
-    ack_now();
-    let client = names.topics.status_client(&topic)?;
+    ack_now(&publish);
+    let client = names.topics.status_client(&publish.topic)?;
     Some(Inbound::Status { client_id: client.to_owned(), payload: publish.payload.clone() })
 }
 
@@ -454,7 +437,7 @@ struct Intake {
     shared: Arc<Shared>,
     gate: Arc<dyn Gate>,
     /// The server's connection options, the model of an adopting connection's.
-    adoption: MqttOptions,
+    adoption: Options,
     /// Requests that arrived before the membership settled.
     held: Vec<Inbound>,
     /// Instances that said they are leaving (a handover, not a death).
@@ -560,10 +543,11 @@ impl Intake {
                 tracing::warn!("this instance's announcement was cleared; announcing again");
                 let names = &self.shared.names;
                 let _ = self.shared.link.client.try_publish(
-                    &names.announcement,
-                    MqttQoS::AtLeastOnce,
+                    names.announcement.clone(),
+                    QoS::AtLeastOnce,
                     true,
-                    me.into_bytes(),
+                    Bytes::from(me),
+                    None,
                 );
             }
         } else if !alive && self.leaving.remove(&instance) {
@@ -589,7 +573,7 @@ const ADOPTION_GRACE: Duration = Duration::from_millis(500);
 /// Takes over a departed instance's broker session: what it had received and not answered is
 /// published again on its request topic (properties kept), where the client's owner now serves it
 /// (answering from its idempotency store what it has answered already); then the session ends.
-async fn adopt(shared: Arc<Shared>, gate: Arc<dyn Gate>, mut options: MqttOptions) {
+async fn adopt(shared: Arc<Shared>, gate: Arc<dyn Gate>, mut options: Options) {
     let departed = options.client_id();
     tokio::time::sleep(ADOPTION_GRACE).await;
     {
@@ -599,9 +583,9 @@ async fn adopt(shared: Arc<Shared>, gate: Arc<dyn Gate>, mut options: MqttOption
         }
     }
     gate.instance_departed(&departed).await;
-    options.set_clean_start(false);
-    options.set_session_expiry_interval(Some(0));
-    let (client, mut eventloop) = AsyncClient::new(options, 16 * 1024);
+    let mut clean = options.clone();
+    options.resume_then_end();
+    let (client, mut eventloop) = options.connect(16 * 1024);
     let names = &shared.names;
     let quiet = Duration::from_millis(300);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -613,8 +597,8 @@ async fn adopt(shared: Arc<Shared>, gate: Arc<dyn Gate>, mut options: MqttOption
             _ = tokio::time::sleep_until(deadline) => break,
         };
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                if !ack.session_present {
+            Ok(Incoming::ConnAck { session_present }) => {
+                if !session_present {
                     break;
                 }
                 // Nothing new for this session: only what it already holds. (The broker handles
@@ -626,20 +610,18 @@ async fn adopt(shared: Arc<Shared>, gate: Arc<dyn Gate>, mut options: MqttOption
                     names.all_changes.clone(),
                 ];
                 for filter in filters {
-                    let _ = client.try_unsubscribe(filter);
+                    client.try_unsubscribe(filter);
                 }
             }
-            Ok(Event::Incoming(Packet::UnsubAck(_))) => unsubscribed = true,
-            Ok(Event::Incoming(Packet::Publish(publish))) => {
-                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
-                if !publish.retain && names.topics.request_client(&topic).is_some() {
-                    let properties = publish.properties.clone().unwrap_or_default();
-                    let again = client.try_publish_with_properties(
-                        topic,
-                        MqttQoS::AtLeastOnce,
+            Ok(Incoming::UnsubAck) => unsubscribed = true,
+            Ok(Incoming::Publish(message)) => {
+                if !message.retain && names.topics.request_client(&message.topic).is_some() {
+                    let again = client.try_publish(
+                        message.topic.clone(),
+                        QoS::AtLeastOnce,
                         false,
-                        publish.payload.clone(),
-                        properties,
+                        message.payload.clone(),
+                        Some(&message),
                     );
                     match again {
                         Ok(()) => adopted += 1,
@@ -648,23 +630,35 @@ async fn adopt(shared: Arc<Shared>, gate: Arc<dyn Gate>, mut options: MqttOption
                         }
                     }
                 }
-                if publish.qos != MqttQoS::AtMostOnce {
-                    let _ = client.try_ack(&publish);
+                if message.needs_ack() {
+                    let _ = client.try_ack(&message);
                 }
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(departed = %departed, error = %e, "adoption connection failed");
+                tracing::warn!(departed = %departed, error = %e.text, "adoption connection failed");
                 return;
             }
         }
     }
     tracing::info!(departed = %departed, adopted, "adopted a departed instance's unanswered requests");
-    // Everything queued on this connection leaves before its DISCONNECT; expiry 0 ends the session.
-    let _ = client.try_disconnect();
+    // Everything queued on this connection leaves before its DISCONNECT; MQTT 5's expiry 0 ends the
+    // session, 3.1.1 needs a clean connection for that.
+    client.try_disconnect();
+    close(&mut eventloop).await;
+    if clean.is_v4() {
+        clean.clean();
+        let (client, mut eventloop) = clean.connect(16);
+        client.try_disconnect();
+        close(&mut eventloop).await;
+    }
+}
+
+/// Polls a connection until its DISCONNECT left (at most 5 s).
+async fn close(eventloop: &mut EventLoop) {
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
     while let Ok(Ok(event)) = tokio::time::timeout_at(until, eventloop.poll()).await {
-        if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+        if matches!(event, Incoming::Closed) {
             break;
         }
     }
@@ -674,7 +668,7 @@ async fn request(
     shared: &Arc<Shared>,
     gate: &dyn Gate,
     client_id: String,
-    publish: Publish,
+    publish: Message,
     link: &Arc<Link>,
     generation: u64,
 ) {
@@ -685,12 +679,11 @@ async fn request(
             known.session
         })
     };
-    let properties = publish.properties.as_ref();
     let inbound = InboundRequest {
         client_id: client_id.clone(),
         payload: publish.payload.clone(),
-        correlation_data: properties.and_then(|p| p.correlation_data.clone()),
-        response_topic: properties.and_then(|p| p.response_topic.clone()),
+        correlation_data: publish.correlation_data.clone(),
+        response_topic: publish.response_topic.clone(),
         ack: None,
     };
     let inbound = InboundRequest { ack: Some(ack(link.clone(), publish, generation)), ..inbound };
@@ -743,11 +736,9 @@ struct ExternalPublisher {
 #[async_trait]
 impl Publisher for ExternalPublisher {
     async fn publish(&self, message: Outbound) -> Result<()> {
-        let properties = PublishProperties { correlation_data: message.correlation_data, ..Default::default() };
-        self.shared
-            .link
-            .client
-            .publish_with_properties(message.topic, mqtt_qos(message.qos), false, message.payload, properties)
+        let link = &self.shared.link;
+        link.client
+            .publish(message.topic, message.qos, false, message.payload, message.correlation_data)
             .await
             .map_err(unavailable)
     }
@@ -766,6 +757,6 @@ impl Publisher for ExternalPublisher {
 
     async fn broadcast(&self, changes: Bytes) -> Result<()> {
         let topic = self.shared.names.changes.clone();
-        self.shared.link.client.publish(topic, MqttQoS::AtLeastOnce, false, changes).await.map_err(unavailable)
+        self.shared.link.client.publish(topic, QoS::AtLeastOnce, false, changes, None).await.map_err(unavailable)
     }
 }
