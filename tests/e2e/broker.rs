@@ -80,6 +80,12 @@ impl Mosquitto {
 
     /// Starts Mosquitto on this port.
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, "")
+    }
+
+    /// Starts Mosquitto on this port, with `extra` appended to the shipped configuration (another
+    /// listener, say).
+    pub fn start_with(port: u16, extra: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("mqttspec-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let shipped =
@@ -111,6 +117,7 @@ impl Mosquitto {
             dir.join("acl").display(),
             dir.display()
         );
+        conf += extra;
         let conf_path = dir.join("mosquitto.conf");
         std::fs::write(&conf_path, conf).unwrap();
         Self { child: spawn(&conf_path), port, dir }

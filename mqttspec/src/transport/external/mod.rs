@@ -183,6 +183,9 @@ impl ExternalBroker {
         topics: Topics,
         gate: Arc<dyn Gate>,
     ) -> Result<Self> {
+        // rustls needs one process-wide crypto provider for `mqtts://` and `wss://` (an application
+        // that installed its own keeps it).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut options = config::mqtt_options(config, max_packet)?;
         let me = options.client_id();
         let names = Names::new(topics.clone(), &me);
