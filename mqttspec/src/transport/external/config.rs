@@ -211,6 +211,8 @@ pub(crate) fn mqtt_options(config: &ExternalBrokerConfig, max_packet: u32) -> Re
                 options.set_credentials(user, config.password.clone().unwrap_or_default());
             }
             options.set_manual_acks(true);
+            // Requests are acknowledged once answered: this window is how many run at once.
+            options.set_receive_maximum(Some(1024));
             options.set_max_packet_size(Some(max_packet.saturating_add(4096)));
             options.set_request_channel_capacity(16 * 1024);
             options.set_outgoing_inflight_upper_limit(1024);
