@@ -38,6 +38,39 @@ async fn p50_p99(p: &mut Probe, topic: &str, payload: &dyn Fn(usize) -> Vec<u8>,
     (samples[n / 2], samples[(n * 99 / 100).min(n - 1)])
 }
 
+/// Round trips per second with `clients` clients keeping `window` requests in flight each.
+async fn rate(port: u16, tag: &str, clients: usize, window: usize, per_client: usize, body: &str) -> f64 {
+    let mut probes = Vec::new();
+    for c in 0..clients {
+        probes.push(probe(port, &format!("{tag}{c}")).await);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = probes
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut p)| {
+            let topic = format!("spec/{tag}{c}/request");
+            let body = body.to_owned();
+            tokio::spawn(async move {
+                let request = |i: usize| body.replace("{i}", &i.to_string());
+                for i in 0..window.min(per_client) {
+                    p.client.publish(&topic, QoS::AtLeastOnce, false, request(i)).await.unwrap();
+                }
+                for i in window..per_client + window {
+                    p.rx.recv().await.unwrap();
+                    if i < per_client {
+                        p.client.publish(&topic, QoS::AtLeastOnce, false, request(i)).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (clients * per_client) as f64 / start.elapsed().as_secs_f64()
+}
+
 /// A Mosquitto of this run (anonymous, TCP_NODELAY), stopped when dropped.
 struct Mosquitto(std::process::Child, u16, std::path::PathBuf);
 
@@ -148,6 +181,14 @@ async fn main() {
         };
         let (a, b) = (median(&mut results[0]), median(&mut results[1]));
         println!("  {name:<22} p50 {:>7.1} µs  p99 {:>7.1} µs   p50 {:>7.1} µs  p99 {:>7.1} µs", a.0, a.1, b.0, b.1);
+    }
+    println!("16 clients × 16 in flight, 500 requests each, round trips/s");
+    let read = r#"{"id":"t{i}","type":"request","operation":"read","entity":"users","record_id":1}"#;
+    let ping = r#"{"id":"t{i}","type":"ping"}"#;
+    for (name, body) in [("ping", ping), ("read by id", read)] {
+        let a = rate(ports[0].1, &format!("e-{}", name.len()), 16, 16, 500, body).await;
+        let b = rate(ports[1].1, &format!("m-{}", name.len()), 16, 16, 500, body).await;
+        println!("  {name:<22} {a:>26.0} {b:>26.0}");
     }
     external.shutdown().await;
     embedded.shutdown().await;
