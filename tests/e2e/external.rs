@@ -201,3 +201,56 @@ async fn mqtts_with_a_ca_file() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With an external broker a client "connects" with its first request: a `before_connect` refusal
+/// answers that request `unauthorized` (and the next one again); a client silent for the idle
+/// expiry is taken as gone (its disconnect hooks run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_request_connects_and_idle_clients_expire() {
+    let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mosquitto = crate::broker::Mosquitto::start();
+    let config = mosquitto.server_config().idle_expiry(Duration::from_millis(300));
+    let db = crate::support::fresh_database(Backend::Sqlite).await;
+    let server = Server::builder()
+        .database(db)
+        .without_discovery()
+        .without_discovered_hooks()
+        .entity::<crate::harness::User>()
+        .create_tables(true)
+        .external_broker(config)
+        .hook(
+            mqttspec::HookPoint::BeforeConnect,
+            0,
+            "no intruders",
+            mqttspec::hooks::hook_fn(|ctx| {
+                let refused = ctx.client().id().starts_with("intruder");
+                Box::pin(async move { if refused { Err(mqttspec::Error::forbidden("not you")) } else { Ok(()) } })
+            }),
+        )
+        .hook(
+            mqttspec::HookPoint::AfterDisconnect,
+            0,
+            "observe",
+            mqttspec::hooks::hook_fn(move |ctx| {
+                let _ = gone_tx.send(ctx.client().id().to_owned());
+                Box::pin(async { Ok(()) })
+            }),
+        )
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(server.ready(WAIT).await, Readiness::Connected);
+    let login = Some(crate::broker::CLIENT_LOGIN);
+    let mut intruder = crate::harness::TestClient::connect_with(mosquitto.port, "intruder", login, None).await.unwrap();
+    intruder.subscribe_own().await;
+    for _ in 0..2 {
+        let reply = intruder.request(json!({"operation": "read", "entity": "users"})).await;
+        crate::harness::err(&reply, "unauthorized");
+    }
+    let mut quiet = crate::harness::TestClient::connect_with(mosquitto.port, "quiet", login, None).await.unwrap();
+    quiet.subscribe_own().await;
+    ok(&quiet.request(json!({"operation": "read", "entity": "users"})).await);
+    let gone = tokio::time::timeout(WAIT, gone_rx.recv()).await.expect("the idle client expires");
+    assert_eq!(gone.as_deref(), Some("quiet"));
+    server.shutdown().await;
+}
