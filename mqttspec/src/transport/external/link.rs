@@ -247,8 +247,10 @@ impl Client {
 /// What a poll of the connection brought.
 #[derive(Debug)]
 pub(crate) enum Incoming {
+    /// `retain_available`: false when the broker said it keeps no retained messages (MQTT 5).
     ConnAck {
         session_present: bool,
+        retain_available: bool,
     },
     SubAck {
         refused: Option<String>,
@@ -283,7 +285,11 @@ impl EventLoop {
                 use rumqttc::v5::{ConnectionError, Event};
                 match eventloop.poll().await {
                     Ok(Event::Incoming(m5::Packet::ConnAck(ack))) => {
-                        Ok(Incoming::ConnAck { session_present: ack.session_present })
+                        let retain = ack.properties.as_ref().and_then(|p| p.retain_available);
+                        Ok(Incoming::ConnAck {
+                            session_present: ack.session_present,
+                            retain_available: retain != Some(0),
+                        })
                     }
                     Ok(Event::Incoming(m5::Packet::SubAck(ack))) => {
                         let refused =
@@ -322,7 +328,7 @@ impl EventLoop {
                 use rumqttc::{ConnectionError, Event, Packet};
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                        Ok(Incoming::ConnAck { session_present: ack.session_present })
+                        Ok(Incoming::ConnAck { session_present: ack.session_present, retain_available: true })
                     }
                     Ok(Event::Incoming(Packet::SubAck(ack))) => {
                         let refused =

@@ -320,10 +320,16 @@ impl EventLoopTask {
         let mut failures: u32 = 0;
         loop {
             match self.eventloop.poll().await {
-                Ok(Incoming::ConnAck { session_present }) => {
+                Ok(Incoming::ConnAck { session_present, retain_available }) => {
                     failures = 0;
                     let generation = self.shared.link.generation.fetch_add(1, Ordering::SeqCst) + 1;
                     tracing::info!(generation, session_present, "external broker connected");
+                    if !retain_available {
+                        tracing::error!(
+                            "the broker keeps no retained messages: instances sharing it cannot see each other \
+                             (one instance works; for several, enable retained messages, e.g. rmqtt's retainer plugin)"
+                        );
+                    }
                     let _ = self.inbound.send(Inbound::Connected);
                     // rumqttc does not subscribe again after a reconnect, and a broker may have
                     // lost the session: subscribe on every connection, then announce ourselves
@@ -600,7 +606,7 @@ async fn adopt(shared: Arc<Shared>, gate: Arc<dyn Gate>, mut options: Options) {
             _ = tokio::time::sleep_until(deadline) => break,
         };
         match event {
-            Ok(Incoming::ConnAck { session_present }) => {
+            Ok(Incoming::ConnAck { session_present, .. }) => {
                 if !session_present {
                     break;
                 }
