@@ -193,7 +193,8 @@ pub trait Publisher: Send + Sync + 'static {
     async fn publish(&self, message: Outbound) -> crate::Result<()>;
 
     /// Whether the client is connected now (a client that sent DISCONNECT is not, even before
-    /// its socket closes). Notifications go only to connected clients (PROTOCOL §6).
+    /// its socket closes). Notifications are delivered only to connected clients; an absent one
+    /// finds them in its subscriptions' logs (PROTOCOL §6).
     async fn is_connected(&self, client_id: &str) -> bool;
 
     /// Whether this instance serves `client_id` now (several instances on one broker share the
