@@ -254,3 +254,43 @@ async fn first_request_connects_and_idle_clients_expire() {
     assert_eq!(gone.as_deref(), Some("quiet"));
     server.shutdown().await;
 }
+
+/// One client's long queue does not hold up the others: with an external broker one task hands
+/// every request over, and a client whose requests wait (here: held in a hook) must not block it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_does_not_hold_up_the_others() {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let held = gate.clone();
+    let server = TestServer::start_with(mosquitto_sqlite(), move |b| {
+        b.hook(
+            mqttspec::HookPoint::BeforeRead,
+            0,
+            "hold the slow one",
+            mqttspec::hooks::hook_fn(move |ctx| {
+                let slow = ctx.client().id() == "slow";
+                let held = held.clone();
+                Box::pin(async move {
+                    if slow {
+                        held.acquire().await.expect("open").forget();
+                    }
+                    Ok(())
+                })
+            }),
+        )
+    })
+    .await;
+    let mut slow = server.client("slow").await;
+    slow.subscribe_own().await;
+    let n = 200;
+    for i in 0..n {
+        slow.send(&json!({"id": format!("s{i}"), "type": "request", "operation": "read", "entity": "users"})).await;
+    }
+    slow.wait_pubacks(n).await;
+    let mut quick = server.client("quick").await;
+    quick.subscribe_own().await;
+    ok(&quick.request(json!({"operation": "read", "entity": "users"})).await);
+    gate.add_permits(n);
+    for i in 0..n {
+        ok(&slow.reply_with_id(&json!(format!("s{i}"))).await);
+    }
+}

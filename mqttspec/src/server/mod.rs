@@ -34,6 +34,9 @@ use crate::transport::{
     Transport,
 };
 
+/// A client's request queue with an external broker: above the connection's receive window.
+const EXTERNAL_QUEUE_PER_CLIENT: usize = 1100;
+
 /// How long shutdown waits for replies to be delivered before it disconnects everyone.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
@@ -423,7 +426,15 @@ impl Core {
         {
             return sender.clone();
         }
-        let (sender, receiver) = mpsc::channel(self.config.queue_per_client);
+        // With an external broker one task hands every client's requests over: a full queue would
+        // hold up everyone. Requests are acknowledged once answered, so the broker's window (1024)
+        // bounds what can wait here, and a queue larger than it never fills for QoS ≥ 1.
+        let capacity = if self.config.external.is_some() {
+            self.config.queue_per_client.max(EXTERNAL_QUEUE_PER_CLIENT)
+        } else {
+            self.config.queue_per_client
+        };
+        let (sender, receiver) = mpsc::channel(capacity);
         workers.insert(client_id.to_owned(), sender.clone());
         drop(workers);
         let core = self.clone();
