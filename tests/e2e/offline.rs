@@ -20,16 +20,22 @@ fn subscribe_active() -> Json {
         "options": {"filters": [{"column": "status", "operator": "eq", "value": "active"}]}})
 }
 
-/// A persistent 3.1.1 session disconnects; 50 matching changes (and others) are made; on its
-/// return it gets the 50 in `seq` order, then live ones.
-pub async fn a_persistent_session_gets_every_missed_change_in_order(setup: Setup) {
-    let server = TestServer::start(setup).await;
+/// A writer, and a persistent 3.1.1 session `away` that subscribed to active users and left.
+async fn writer_and_one_away(server: &TestServer) -> crate::harness::TestClient {
     let mut writer = server.client("writer").await;
     writer.subscribe_own().await;
     let mut away = server.client_session("away", false).await;
     away.subscribe_own().await;
     ok(&away.request(subscribe_active()).await);
     away.disconnect().await;
+    writer
+}
+
+/// A persistent 3.1.1 session disconnects; 50 matching changes (and others) are made; on its
+/// return it gets the 50 in `seq` order, then live ones.
+pub async fn a_persistent_session_gets_every_missed_change_in_order(setup: Setup) {
+    let server = TestServer::start(setup).await;
+    let mut writer = writer_and_one_away(&server).await;
     for i in 0..50 {
         ok(&writer.request(active(&format!("u{i}"))).await);
         if i % 10 == 0 {
@@ -181,12 +187,7 @@ async fn a_resume_the_log_cannot_serve_is_resync_required() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_bound_drops_the_oldest_and_the_gap_shows() {
     let server = TestServer::start_with(Backend::Sqlite, |b| b.subscription_log(5, Duration::from_secs(300))).await;
-    let mut writer = server.client("writer").await;
-    writer.subscribe_own().await;
-    let mut away = server.client_session("away", false).await;
-    away.subscribe_own().await;
-    ok(&away.request(subscribe_active()).await);
-    away.disconnect().await;
+    let mut writer = writer_and_one_away(&server).await;
     for i in 0..12 {
         ok(&writer.request(active(&format!("u{i}"))).await);
     }

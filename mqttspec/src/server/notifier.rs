@@ -133,16 +133,16 @@ async fn notify(core: &Core, change: Change) {
             Operation::Delete => Scope::Leave,
             _ => scope,
         };
+        let seq = subscription.next_seq();
         let payload = notification(
             change.operation.as_str(),
             &subscription.id,
             def.meta.schema,
             def.meta.name,
             data,
-            subscription.next_seq(),
+            seq,
             scope.as_str(),
         );
-        let seq = payload["seq"].as_u64().unwrap_or_default();
         let payload = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
         subscription.record(seq, payload.clone(), core.config.subscription_log_len);
         // Delivered to a connected owner; an absent one finds it in the log. A client that sent
