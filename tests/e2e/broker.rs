@@ -143,7 +143,9 @@ impl Mosquitto {
         ExternalBrokerConfig::new(format!("mqtt://127.0.0.1:{}", self.port))
             .credentials(SERVER_LOGIN.0, SERVER_LOGIN.1)
             .client_id(client_id)
-            .reconnect_delay(std::time::Duration::from_millis(50), std::time::Duration::from_millis(500))
+            // The first retry comes 150–300 ms after a loss: long enough for a test to publish
+            // while the server is away, short enough not to slow the suite.
+            .reconnect_delay(std::time::Duration::from_millis(300), std::time::Duration::from_secs(1))
     }
 }
 

@@ -24,7 +24,7 @@ async fn a_broker_restart_loses_no_request() {
 
     server.mosquitto.as_mut().expect("mosquitto").restart();
     let back = Instant::now();
-    // Published at once, while the server is still away (its backoff is at least 50 ms).
+    // Published at once, while the server is still away (its first retry comes after 150 ms).
     let mut after = server.client("after").await;
     after.subscribe_own().await;
     let requests = 100;
@@ -34,6 +34,12 @@ async fn a_broker_restart_loses_no_request() {
                 "data": {"name": format!("n{i}"), "email": format!("{i}@x")}}))
             .await;
     }
+    after.wait_pubacks(requests).await;
+    assert_ne!(
+        server.server.readiness(),
+        Readiness::Connected,
+        "the requests were published while the server was away"
+    );
     let readiness = server.server.ready(Duration::from_secs(5)).await;
     let reconnect = back.elapsed();
     assert_eq!(readiness, Readiness::Connected, "reconnected and subscribed within 5 s");
