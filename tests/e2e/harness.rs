@@ -128,21 +128,25 @@ impl TestServer {
 
     /// Number of users in the table, read beside the server.
     pub async fn user_count(&self) -> usize {
-        let outcome = self
-            .server
-            .engine()
-            .execute(mqttspec::Request {
-                schema: None,
-                entity: Some("users"),
-                operation: mqttspec::Operation::Read,
-                record_id: None,
-                data: None,
-                options: Some(&json!({"limit": 100000})),
-            })
-            .await
-            .unwrap();
-        outcome.data.as_array().unwrap().len()
+        user_count(&self.server).await
     }
+}
+
+/// Number of users in `server`'s table, read through its engine (no MQTT).
+pub async fn user_count(server: &Server) -> usize {
+    let outcome = server
+        .engine()
+        .execute(mqttspec::Request {
+            schema: None,
+            entity: Some("users"),
+            operation: mqttspec::Operation::Read,
+            record_id: None,
+            data: None,
+            options: Some(&json!({"limit": 100000})),
+        })
+        .await
+        .unwrap();
+    outcome.data.as_array().unwrap().len()
 }
 
 #[derive(Debug)]

@@ -49,8 +49,13 @@ async fn server() -> (TestServer, Arc<Notify>) {
 }
 
 fn mosquitto(program: &str, version: &str, port: u16, user: &str, args: &[&str]) -> Output {
+    mosquitto_as(program, version, port, (user, "x"), "q-victim", args)
+}
+
+fn mosquitto_as(program: &str, version: &str, port: u16, login: (&str, &str), id: &str, args: &[&str]) -> Output {
     let port = port.to_string();
-    let base = ["-V", version, "-p", &port, "-i", "q-victim", "-u", user, "-P", "x", "-c", "-q", "1"];
+    let (user, password) = login;
+    let base = ["-V", version, "-p", &port, "-i", id, "-u", user, "-P", password, "-c", "-q", "1"];
     Command::new(program)
         .args(base)
         .args(args)
@@ -125,4 +130,143 @@ async fn a_redelivery_under_a_refreshed_token_is_not_executed_again() {
     theirs["data"]["email"] = json!("a@x");
     assert_eq!(ok(&other.request(theirs).await)["email"], "a@x");
     assert_eq!(server.user_count().await, 2);
+}
+
+/// With an external broker the session belongs to the broker's account: the shipped ACL plus
+/// `use_username_as_clientid` on the clients' listener (deploy/README.md) make the account the
+/// client id, so another account asking for `bob`'s client id becomes itself and inherits nothing.
+mod external {
+    use super::*;
+    use crate::broker::Mosquitto;
+
+    const BOB: (&str, &str) = ("bob", "bob");
+    const ALICE: (&str, &str) = ("alice", "alice");
+
+    /// Mosquitto with a second listener for clients, where the client id is the username, and a
+    /// server on the first one. Returns the server and the clients' port.
+    async fn setup() -> (mqttspec::Server, Mosquitto, u16, Arc<Notify>) {
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (port, clients) = (free(), free());
+        let mosquitto =
+            Mosquitto::start_with(port, &format!("listener {clients} 127.0.0.1\nuse_username_as_clientid true\n"));
+        let read = Arc::new(Notify::new());
+        let signal = read.clone();
+        let server = mqttspec::Server::builder()
+            .database(crate::support::fresh_database(Backend::Sqlite).await)
+            .without_discovery()
+            .without_discovered_hooks()
+            .entity::<crate::harness::User>()
+            .create_tables(true)
+            .external_broker(mosquitto.server_config())
+            .hook(
+                mqttspec::HookPoint::AfterRead,
+                0,
+                "signal",
+                mqttspec::hooks::hook_fn(move |_ctx| {
+                    let signal = signal.clone();
+                    Box::pin(async move {
+                        signal.notify_one();
+                        Ok(())
+                    })
+                }),
+            )
+            .start()
+            .await
+            .expect("server starts");
+        assert_eq!(server.ready(WAIT).await, mqttspec::Readiness::Connected);
+        (server, mosquitto, clients, read)
+    }
+
+    /// `bob` leaves a persistent session with a read's reply queued; `alice` asks for client id
+    /// `bob` and gets nothing; `bob` comes back and gets it.
+    async fn queued_reply_goes_to_its_account_only(version: &str) {
+        let (server, _mosquitto, port, read) = setup().await;
+        let sub = mosquitto_as("mosquitto_sub", version, port, BOB, "bob", &["-t", "spec/bob/response", "-E"]);
+        assert!(sub.status.success(), "{sub:?}");
+        let request = r#"{"id":"r1","type":"request","operation":"read","entity":"users"}"#;
+        let publish = tokio::task::spawn_blocking({
+            let version = version.to_owned();
+            move || {
+                mosquitto_as("mosquitto_pub", &version, port, BOB, "bob", &["-t", "spec/bob/request", "-m", request])
+            }
+        });
+        tokio::time::timeout(WAIT, read.notified()).await.expect("the read ran");
+        assert!(publish.await.unwrap().status.success());
+        let version = version.to_owned();
+        let take = |login: (&'static str, &'static str)| {
+            let version = version.clone();
+            tokio::task::spawn_blocking(move || {
+                let out = mosquitto_as(
+                    "mosquitto_sub",
+                    &version,
+                    port,
+                    login,
+                    "bob",
+                    &["-t", "spec/bob/response", "-C", "1", "-W", "2"],
+                );
+                (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
+            })
+        };
+        let taken = take(ALICE).await.unwrap();
+        assert_eq!(taken, (String::new(), Some(27)), "{version}: alice connected and received nothing of bob's");
+        let (back, _) = take(BOB).await.unwrap();
+        let reply: Json = serde_json::from_str(back.trim()).unwrap_or_else(|_| panic!("{version}: bob got {back:?}"));
+        assert_eq!((&reply["id"], &reply["success"]), (&json!("r1"), &json!(true)), "{version}: {reply}");
+        server.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_account_inherits_no_queued_reply_mqtt311() {
+        queued_reply_goes_to_its_account_only("mqttv311").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_account_inherits_no_queued_reply_mqtt5() {
+        queued_reply_goes_to_its_account_only("mqttv5").await;
+    }
+
+    /// `bob`'s subscription queues a notification while he is away; `alice` under his client id
+    /// sees none of it; `bob` gets it on his return. A redelivery of `bob`'s create from a new
+    /// connection of the same account is answered from the idempotency store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn notifications_and_redeliveries_stay_with_the_account() {
+        let (server, _mosquitto, port, _read) = setup().await;
+        let will = Some("spec/bob/status");
+        let connect = |login: (&'static str, &'static str)| {
+            crate::harness::TestClient::connect_session(port, "bob", Some(login), will, false)
+        };
+        let mut bob = connect(BOB).await.unwrap();
+        bob.subscribe_own().await;
+        let subscribe = json!({"type": "subscription", "operation": "subscribe", "entity": "users"});
+        ok(&bob.request(subscribe).await);
+        let create = json!({"id": "c1", "type": "request", "operation": "create", "entity": "users",
+            "data": {"name": "B", "email": "b@x"}});
+        let reply = bob.request(create.clone()).await;
+        ok(&reply);
+        let first = bob.notification().await;
+        assert_eq!(first["seq"], 1, "{first}");
+        bob.disconnect().await;
+
+        let mut writer = crate::harness::TestClient::connect_session(port, "w", Some(ALICE), None, true).await.unwrap();
+        // On this listener the client id is the account: alice writes as `alice`.
+        writer.id = "alice".into();
+        writer.subscribe_own().await;
+        ok(&writer
+            .request(json!({"operation": "create", "entity": "users", "data": {"name": "A", "email": "a@x"}}))
+            .await);
+        writer.disconnect().await;
+
+        let mut intruder = connect(ALICE).await.unwrap();
+        intruder.subscribe_own().await;
+        assert_eq!(intruder.anything().await, None, "alice under client id bob receives nothing of bob's");
+        intruder.disconnect().await;
+
+        let mut back = connect(BOB).await.unwrap();
+        let missed = back.notification().await;
+        assert_eq!((&missed["seq"], &missed["data"]["name"]), (&json!(2), &json!("A")), "{missed}");
+        back.subscribe_own().await;
+        assert_eq!(back.request(create).await, reply, "the first reply, byte for byte");
+        assert_eq!(crate::harness::user_count(&server).await, 2, "bob's create ran once");
+        server.shutdown().await;
+    }
 }
