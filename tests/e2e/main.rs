@@ -16,6 +16,7 @@ mod identity;
 mod interop;
 mod offline;
 mod protocol;
+mod rmqtt_cluster;
 mod sessions;
 mod subscriptions;
 
