@@ -12,8 +12,19 @@ pub fn expand(input: syn::DeriveInput) -> TokenStream {
         Err(errors) => {
             let compile_errors = errors.write_errors();
             // A stub impl keeps uses of the struct from cascading into "not an entity" errors.
-            let stub = input.generics.params.is_empty().then(|| expand::stub(&input.ident));
+            // Its field types are still checked, so an unsupported one is reported in this build too.
+            let stub = input.generics.params.is_empty().then(|| expand::stub(&input.ident, &field_types(&input)));
             quote::quote! { #compile_errors #stub }
         }
+    }
+}
+
+/// The types of a struct's named fields (none for any other shape).
+fn field_types(input: &syn::DeriveInput) -> Vec<syn::Type> {
+    match &input.data {
+        syn::Data::Struct(syn::DataStruct { fields: syn::Fields::Named(fields), .. }) => {
+            fields.named.iter().map(|f| f.ty.clone()).collect()
+        }
+        _ => Vec::new(),
     }
 }

@@ -69,11 +69,6 @@ fn pluralize(word: &str) -> String {
     }
 }
 
-/// Quotes an SQL identifier (both dialects use double quotes; embedded quotes are doubled).
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,10 +90,5 @@ mod tests {
         assert_eq!(apply_rule("SCREAMING_SNAKE_CASE", "created_at").unwrap(), "CREATED_AT");
         assert_eq!(apply_rule("kebab-case", "created_at").unwrap(), "created-at");
         assert!(apply_rule("Title Case", "x").is_none());
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 }

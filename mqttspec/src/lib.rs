@@ -59,7 +59,9 @@ mod value;
 
 pub use db::{Conn, Database, Dialect, TxGuard};
 pub use engine::{Engine, Outcome, Request};
-pub use entity::{ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistry, FieldType};
+pub use entity::{
+    ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistry, EntitySql, FieldType, SqlTypes,
+};
 pub use error::{Error, ErrorCode, Result};
 pub use hooks::{Client, HookContext, HookPoint};
 pub use mqttspec_derive::{SpecEntity, hook};
@@ -72,16 +74,19 @@ pub use value::Value;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::entity::{
-        ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistration, FieldType, Operations, STUB_META,
-        Statements, decode_postgres, decode_sqlite, field_from_value,
+        ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistration, EntitySql, FieldType, Operations,
+        STUB_META, SqlTypes, parse_text,
     };
     pub use crate::hooks::{HookContext, HookPoint, HookRegistration};
     pub use crate::{Error, Result, Value};
     pub use futures::future::BoxFuture;
     pub use inventory;
     pub use sqlx;
+    pub use sqlx::error::BoxDynError;
     pub use sqlx::postgres::PgRow;
     pub use sqlx::sqlite::SqliteRow;
+    pub use std::string::String;
+    pub use std::sync::OnceLock;
     pub use std::vec;
     pub use std::vec::Vec;
 }

@@ -39,7 +39,7 @@ impl Value {
             return Ok(Value::Null);
         }
         let expected = |what: &str| format!("expected {what}, got {}", json_kind(json));
-        Ok(match column.ty {
+        Ok::<_, String>(match column.ty {
             ColumnType::Integer => {
                 let n = match json {
                     J::Number(n) => n.as_i64().ok_or_else(|| {
@@ -85,6 +85,7 @@ impl Value {
             }
             ColumnType::Json => Value::Json(json.clone()),
         })
+        .and_then(|value| (column.check)(&value).map(|()| value))
     }
 
     /// The JSON form sent to clients.

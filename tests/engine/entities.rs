@@ -55,3 +55,47 @@ pub struct AuditEntry {
     pub id: i64,
     pub line: String,
 }
+
+/// Column types of the application's own: an alias, a newtype and a text enum.
+pub type Cents = i64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Email(pub String);
+mqttspec::field_type!(Email(String));
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Priority {
+    Low,
+    High,
+}
+
+impl std::fmt::Display for Priority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Priority::Low => "low",
+            Priority::High => "high",
+        })
+    }
+}
+
+impl std::str::FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "low" => Ok(Priority::Low),
+            "high" => Ok(Priority::High),
+            _ => Err("expected low or high".into()),
+        }
+    }
+}
+mqttspec::field_type!(Priority as text);
+
+#[derive(Debug, Clone, SpecEntity)]
+#[spec(table = "tickets")]
+pub struct Ticket {
+    #[spec(primary_key, generated)]
+    pub id: i64,
+    pub reporter: Email,
+    pub budget: Cents,
+    pub priority: Option<Priority>,
+}

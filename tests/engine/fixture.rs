@@ -6,7 +6,7 @@ use mqttspec::engine::Outcome;
 use mqttspec::{Dialect, Engine, EntityDef, EntityRegistry, ErrorCode, Operation, Request};
 use serde_json::{Value as Json, json};
 
-use crate::entities::{Account, AuditEntry, Item, Note};
+use crate::entities::{Account, AuditEntry, Item, Note, Ticket};
 use crate::support::{Backend, fresh_database};
 
 pub struct Fixture {
@@ -25,6 +25,7 @@ impl Fixture {
             EntityDef::of::<Account>(),
             EntityDef::of::<Note>(),
             EntityDef::of::<AuditEntry>(),
+            EntityDef::of::<Ticket>(),
         ];
         // Constraints the generated DDL does not express: a unique email and a foreign key.
         let mut conn = db.acquire().await.unwrap();

@@ -35,6 +35,7 @@ per_backend!(
     writes::unique_and_foreign_key_violations_are_conflicts,
     writes::read_only_entity_refuses_writes,
     writes::create_validation,
+    writes::custom_field_types,
     queries::every_operator_on_every_type,
     queries::or_groups_and_nesting,
     queries::sort_on_several_columns,

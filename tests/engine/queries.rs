@@ -454,7 +454,7 @@ pub async fn meta(backend: Backend) {
         .iter()
         .map(|e| format!("{}.{}", e["schema"].as_str().unwrap(), e["entity"].as_str().unwrap()))
         .collect();
-    assert_eq!(entities, ["app.notes", "public.accounts", "public.audit", "public.items"]);
+    assert_eq!(entities, ["app.notes", "public.accounts", "public.audit", "public.items", "public.tickets"]);
     let (accounts, _) = f.ok(json!({"operation": "meta", "entity": "accounts"})).await;
     assert_eq!(accounts["columns"][2]["name"], "displayName", "rename_all applies");
     f.expect_code(json!({"operation": "meta", "entity": "nope"}), ErrorCode::ModelNotFound).await;

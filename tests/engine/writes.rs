@@ -261,3 +261,28 @@ pub async fn create_validation(backend: Backend) {
         .await;
     assert_eq!(f.snapshot().await["items"], json!([]));
 }
+
+/// An alias, a newtype and a text enum (`field_type!`) are columns like any other; a value the
+/// enum does not parse is refused before anything is written.
+pub async fn custom_field_types(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let create = |data: serde_json::Value| json!({"operation": "create", "entity": "tickets", "data": data});
+    let (a, _) = f.ok(create(json!({"reporter": "a@x", "budget": 1200, "priority": "high"}))).await;
+    assert_eq!((&a["reporter"], &a["budget"], &a["priority"]), (&json!("a@x"), &json!(1200), &json!("high")));
+    f.ok(create(json!({"reporter": "b@x", "budget": 5, "priority": null}))).await;
+    let e = f
+        .expect_code(create(json!({"reporter": "c@x", "budget": 1, "priority": "urgent"})), ErrorCode::ValidationError)
+        .await;
+    assert!(e.message().contains("expected low or high"), "{e:?}");
+    let e = f.expect_code(create(json!({"reporter": 7, "budget": 1})), ErrorCode::ValidationError).await;
+    assert!(e.message().contains("expected a string"), "{e:?}");
+    let (high, _) = f
+        .ok(json!({"operation": "read", "entity": "tickets",
+            "options": {"filters": [{"column": "priority", "operator": "eq", "value": "high"}]}}))
+        .await;
+    assert_eq!(high.as_array().map(Vec::len), Some(1), "{high}");
+    let (all, metadata) =
+        f.ok(json!({"operation": "read", "entity": "tickets", "options": {"sort": [{"column": "budget"}]}})).await;
+    assert_eq!(metadata["total"], 2, "nothing of the refused creates was written");
+    assert_eq!(all[0]["priority"], json!(null));
+}

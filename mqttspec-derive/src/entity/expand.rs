@@ -1,37 +1,42 @@
-//! Code generation: the `Entity` impl (metadata, fixed SQL per dialect, row decoding, value
-//! conversion) and the `inventory` registration, wrapped in `const _: () = { ... };`.
+//! Code generation: the `Entity` impl (metadata, row decoding, value conversion) and the
+//! `inventory` registration, wrapped in `const _: () = { ... };`. Everything a field's Rust type
+//! implies comes from `<T as FieldType>`; SQL text is built by the runtime from the metadata.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::model::{Class, Column, Entity};
-use crate::names::quote_ident;
+use super::model::{Column, Entity, Usable};
 
 pub fn entity(entity: &Entity) -> TokenStream {
     let ident = &entity.ident;
     let Entity { schema, table, name, primary_key, can_create, can_update, can_delete, .. } = entity;
     let rust_name = ident.to_string();
     let columns = entity.columns.iter().map(column_meta);
-    let sqlite = statements(entity, Dialect::Sqlite);
-    let postgres = statements(entity, Dialect::Postgres);
-    let idents: Vec<_> = entity.columns.iter().map(|c| &c.ident).collect();
+    let checks = entity.columns.iter().flat_map(usable_checks);
     let indexes: Vec<_> = (0..entity.columns.len()).collect();
     let names: Vec<_> = entity.columns.iter().map(|c| &c.name).collect();
+    // Every use of a field's type goes through `<T as FieldType>` spanned on the type, so an
+    // unsupported type is one error there, not one per use.
     let decode = |backend: TokenStream| {
         entity.columns.iter().enumerate().map(move |(i, c)| {
-            let ty = &c.ty;
             let field = &c.ident;
-            quote_spanned! {ty.span()=> #field: __ms::#backend::<#ty>(row, #i)? }
+            let field_type = field_type(c);
+            quote! { #field: #field_type::#backend(row, #i)? }
         })
     };
-    let decode_sqlite = decode(quote!(decode_sqlite));
-    let decode_postgres = decode(quote!(decode_postgres));
+    let decode_sqlite = decode(quote!(decode_sqlite_at));
+    let decode_postgres = decode(quote!(decode_postgres_at));
     let from_values = entity.columns.iter().map(|c| {
-        let ty = &c.ty;
         let field = &c.ident;
         let name = &c.name;
-        quote_spanned! {ty.span()=> #field: __ms::field_from_value::<#ty>(values.next(), #name)? }
+        let field_type = field_type(c);
+        quote! { #field: #field_type::from_column_value(values.next(), #name)? }
+    });
+    let into_values = entity.columns.iter().map(|c| {
+        let field = &c.ident;
+        let field_type = field_type(c);
+        quote! { #field_type::into_value(self.#field) }
     });
     quote! {
         #[doc(hidden)]
@@ -51,9 +56,12 @@ pub fn entity(entity: &Entity) -> TokenStream {
                         update: #can_update,
                         delete: #can_delete,
                     },
-                    sqlite: #sqlite,
-                    postgres: #postgres,
                 };
+
+                fn sql() -> &'static __ms::EntitySql {
+                    static SQL: __ms::OnceLock<__ms::EntitySql> = __ms::OnceLock::new();
+                    SQL.get_or_init(|| __ms::EntitySql::new(<Self as __ms::Entity>::META))
+                }
 
                 fn decode_sqlite(row: &__ms::SqliteRow) -> ::core::result::Result<Self, __ms::sqlx::Error> {
                     ::core::result::Result::Ok(Self { #(#decode_sqlite),* })
@@ -64,7 +72,7 @@ pub fn entity(entity: &Entity) -> TokenStream {
                 }
 
                 fn into_values(self) -> __ms::Vec<__ms::Value> {
-                    __ms::vec![#(__ms::FieldType::into_value(self.#idents)),*]
+                    __ms::vec![#(#into_values),*]
                 }
 
                 fn from_values(values: __ms::Vec<__ms::Value>) -> ::core::result::Result<Self, __ms::Error> {
@@ -80,6 +88,8 @@ pub fn entity(entity: &Entity) -> TokenStream {
                 }
             }
 
+            #(#checks)*
+
             __ms::inventory::submit! {
                 __ms::EntityRegistration(__ms::EntityDef::of::<#ident>())
             }
@@ -87,59 +97,80 @@ pub fn entity(entity: &Entity) -> TokenStream {
     }
 }
 
+/// Const assertions for `filterable` / `sortable` asked for explicitly: the field type must have
+/// an ordering and equality in SQL. Spanned on the flag, so the error points at it.
+fn usable_checks(c: &Column) -> Vec<TokenStream> {
+    let field_type = field_type(c);
+    [("filterable", &c.filterable), ("sortable", &c.sortable)]
+        .into_iter()
+        .filter_map(|(key, usable)| match usable {
+            Usable::Required(span) => {
+                let message =
+                    format!("this column cannot be `{key}`: JSON columns have no ordering or equality in SQL");
+                Some(quote_spanned! {*span=>
+                    const _: () = ::core::assert!(__ms::ColumnType::orderable(#field_type::COLUMN), #message);
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Emitted next to the compile errors so that uses of the struct elsewhere do not cascade into
 /// "trait `Entity` is not implemented" errors.
-pub fn stub(ident: &syn::Ident) -> TokenStream {
+pub fn stub(ident: &syn::Ident, field_types: &[syn::Type]) -> TokenStream {
+    let checks = field_types.iter().map(|ty| {
+        quote_spanned! {ty.span()=> const _: __ms::ColumnType = <#ty as __ms::FieldType>::COLUMN; }
+    });
     quote! {
         #[doc(hidden)]
         const _: () = {
             use ::mqttspec::__private as __ms;
             impl __ms::Entity for #ident {
                 const META: &'static __ms::EntityMeta = &__ms::STUB_META;
+                fn sql() -> &'static __ms::EntitySql { ::core::unreachable!() }
                 fn decode_sqlite(_: &__ms::SqliteRow) -> ::core::result::Result<Self, __ms::sqlx::Error> { ::core::unreachable!() }
                 fn decode_postgres(_: &__ms::PgRow) -> ::core::result::Result<Self, __ms::sqlx::Error> { ::core::unreachable!() }
                 fn into_values(self) -> __ms::Vec<__ms::Value> { ::core::unreachable!() }
                 fn from_values(_: __ms::Vec<__ms::Value>) -> ::core::result::Result<Self, __ms::Error> { ::core::unreachable!() }
                 fn column_index(_: &str) -> ::core::option::Option<usize> { ::core::unreachable!() }
             }
+            #(#checks)*
         };
     }
 }
 
+/// `<T as FieldType>` for a column's type, spanned on the type.
+fn field_type(c: &Column) -> TokenStream {
+    let ty = &c.ty;
+    quote_spanned!(ty.span()=> <#ty as __ms::FieldType>)
+}
+
 fn column_meta(c: &Column) -> TokenStream {
-    let Column { name, nullable, primary_key, generated, read_only, write_only, filterable, sortable, .. } = c;
+    let Column { name, primary_key, generated, read_only, write_only, .. } = c;
     let field = c.ident.to_string();
     let ty = &c.ty;
     let rust_type = quote!(#ty).to_string().replace(' ', "");
-    let quoted = quote_ident(name);
-    let (min, max) = match c.class {
-        Class::Integer { min, max, .. } => (min, max),
-        _ => (0, 0),
-    };
-    let class = match c.class {
-        Class::Integer { .. } => quote!(Integer),
-        Class::Float { .. } => quote!(Float),
-        Class::Boolean => quote!(Boolean),
-        Class::Text => quote!(Text),
-        Class::Timestamp => quote!(Timestamp),
-        Class::Date => quote!(Date),
-        Class::Uuid => quote!(Uuid),
-        Class::Json => quote!(Json),
-    };
     let default_sql = match &c.default_sql {
         Some(d) => quote!(::core::option::Option::Some(#d)),
         None => quote!(::core::option::Option::None),
     };
-    let (sqlite_type, pg_type) = sql_types(c);
+    let field_type = field_type(c);
+    let usable = |usable: &Usable| match usable {
+        Usable::No | Usable::Off => quote!(false),
+        Usable::Required(_) => quote!(true),
+        Usable::ByType => quote!(__ms::ColumnType::orderable(#field_type::COLUMN)),
+    };
+    let (filterable, sortable) = (usable(&c.filterable), usable(&c.sortable));
     quote! {
         __ms::ColumnMeta {
             name: #name,
             field: #field,
             rust_type: #rust_type,
-            ty: __ms::ColumnType::#class,
-            min: #min,
-            max: #max,
-            nullable: #nullable,
+            ty: #field_type::COLUMN,
+            min: #field_type::RANGE.0,
+            max: #field_type::RANGE.1,
+            nullable: #field_type::NULLABLE,
             primary_key: #primary_key,
             generated: #generated,
             default_sql: #default_sql,
@@ -147,63 +178,8 @@ fn column_meta(c: &Column) -> TokenStream {
             write_only: #write_only,
             filterable: #filterable,
             sortable: #sortable,
-            quoted: #quoted,
-            sql_type_sqlite: #sqlite_type,
-            sql_type_postgres: #pg_type,
-        }
-    }
-}
-
-/// Column types of the generated `CREATE TABLE` per dialect.
-fn sql_types(c: &Column) -> (&'static str, &'static str) {
-    match c.class {
-        Class::Integer { pg, .. } => ("INTEGER", pg),
-        Class::Float { pg } => ("REAL", pg),
-        Class::Boolean => ("INTEGER", "BOOLEAN"),
-        Class::Text => ("TEXT", "TEXT"),
-        Class::Timestamp => ("TEXT", "TIMESTAMPTZ"),
-        Class::Date => ("TEXT", "DATE"),
-        Class::Uuid => ("TEXT", "UUID"),
-        Class::Json => ("TEXT", "JSONB"),
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-/// The statements that do not depend on the request, per dialect.
-fn statements(entity: &Entity, dialect: Dialect) -> TokenStream {
-    let table = match dialect {
-        Dialect::Sqlite => quote_ident(&entity.table),
-        Dialect::Postgres => format!("{}.{}", quote_ident(&entity.schema), quote_ident(&entity.table)),
-    };
-    let p1 = match dialect {
-        Dialect::Sqlite => "?1",
-        Dialect::Postgres => "$1",
-    };
-    let columns = entity.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
-    let pk = quote_ident(&entity.columns[entity.primary_key].name);
-    let select = format!("SELECT {columns} FROM {table}");
-    let select_by_pk = format!("{select} WHERE {pk} = {p1}");
-    let delete_by_pk = format!("DELETE FROM {table} WHERE {pk} = {p1}");
-    let returning = format!(" RETURNING {columns}");
-    let count = format!("SELECT COUNT(*) FROM {table}");
-    let insert_into = format!("INSERT INTO {table}");
-    let update = format!("UPDATE {table} SET ");
-    quote! {
-        __ms::Statements {
-            table: #table,
-            columns: #columns,
-            select: #select,
-            select_by_pk: #select_by_pk,
-            delete_by_pk: #delete_by_pk,
-            returning: #returning,
-            count: #count,
-            insert_into: #insert_into,
-            update: #update,
+            sql: #field_type::SQL,
+            check: #field_type::check,
         }
     }
 }

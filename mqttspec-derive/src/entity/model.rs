@@ -7,32 +7,31 @@ use syn::spanned::Spanned;
 use super::attr::{EntityAttrs, FieldAttrs};
 use crate::names;
 
-/// Column type classes; the names match `mqttspec::ColumnType`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    Integer { min: i64, max: i64, pg: &'static str },
-    Float { pg: &'static str },
-    Boolean,
-    Text,
-    Timestamp,
-    Date,
-    Uuid,
-    Json,
-}
-
+/// One column. What its Rust type means (class, nullability, range, SQL types) is not decided
+/// here: the generated code asks the type's `mqttspec::FieldType` impl.
 pub struct Column {
     pub ident: syn::Ident,
     pub ty: syn::Type,
     pub name: String,
-    pub class: Class,
-    pub nullable: bool,
     pub primary_key: bool,
     pub generated: bool,
     pub default_sql: Option<String>,
     pub read_only: bool,
     pub write_only: bool,
-    pub filterable: bool,
-    pub sortable: bool,
+    pub filterable: Usable,
+    pub sortable: Usable,
+}
+
+/// Whether a column may be filtered (or sorted) on.
+pub enum Usable {
+    /// Never (a `write_only` column).
+    No,
+    /// When its type has an ordering and equality in SQL (not JSON): decided by `FieldType::COLUMN`.
+    ByType,
+    /// Asked for explicitly; a const assertion at this span checks that the type allows it.
+    Required(proc_macro2::Span),
+    /// Turned off explicitly.
+    Off,
 }
 
 pub struct Entity {
@@ -142,13 +141,6 @@ fn check_shape(input: &syn::DeriveInput) -> Result<(), Error> {
 fn column(field: &FieldAttrs, rename_all: Option<&str>) -> Result<Column, Error> {
     let ident = field.ident.clone().expect("named fields");
     let mut errors = Error::accumulator();
-    let (class, nullable) = match classify(&field.ty) {
-        Ok(found) => found,
-        Err(e) => {
-            errors.push(e);
-            (Class::Text, false)
-        }
-    };
     let field_name = ident.to_string();
     let field_name = field_name.strip_prefix("r#").unwrap_or(&field_name);
     let name = match &field.rename {
@@ -175,37 +167,35 @@ fn column(field: &FieldAttrs, rename_all: Option<&str>) -> Result<Column, Error>
                 .with_span(&field.write_only.span()),
         );
     }
-    let json = class == Class::Json;
-    let filterable_default = !json && !write_only;
-    let sortable_default = !json && !write_only;
-    for (key, flag, allowed) in
-        [("filterable", &field.filterable, filterable_default), ("sortable", &field.sortable, sortable_default)]
-    {
-        if let Some(flag) = flag
-            && **flag
-            && !allowed
-        {
-            let why = if write_only {
-                "a `write_only` column is never exposed"
-            } else {
-                "JSON columns have no ordering or equality in SQL"
-            };
-            errors.push(Error::custom(format!("this column cannot be `{key}`: {why}")).with_span(&flag.span()));
-        }
-    }
+    let usable =
+        |key: &str, flag: &Option<darling::util::SpannedValue<bool>>, errors: &mut darling::error::Accumulator| {
+            match flag {
+                Some(flag) if **flag && write_only => {
+                    errors.push(
+                        Error::custom(format!("this column cannot be `{key}`: a `write_only` column is never exposed"))
+                            .with_span(&flag.span()),
+                    );
+                    Usable::No
+                }
+                Some(flag) if **flag => Usable::Required(flag.span()),
+                Some(_) => Usable::Off,
+                None if write_only => Usable::No,
+                None => Usable::ByType,
+            }
+        };
+    let filterable = usable("filterable", &field.filterable, &mut errors);
+    let sortable = usable("sortable", &field.sortable, &mut errors);
     errors.finish()?;
     Ok(Column {
         ty: field.ty.clone(),
         name,
-        class,
-        nullable,
         primary_key: field.primary_key.is_present(),
         generated: field.generated.is_present() || field.default.is_some(),
         default_sql: field.default.as_ref().map(|d| d.as_str().to_owned()),
         read_only,
         write_only,
-        filterable: field.filterable.as_deref().copied().unwrap_or(filterable_default),
-        sortable: field.sortable.as_deref().copied().unwrap_or(sortable_default),
+        filterable,
+        sortable,
         ident,
     })
 }
@@ -231,90 +221,5 @@ fn primary_key(struct_name: &syn::Ident, fields: &[FieldAttrs], columns: &[Colum
             errors.finish()?;
             unreachable!("at least one error was pushed")
         }
-    }
-}
-
-/// Classifies a field type by its last path segment; `Option<T>` makes the column nullable.
-fn classify(ty: &syn::Type) -> Result<(Class, bool), Error> {
-    if let Some(inner) = generic_arg(ty, "Option") {
-        let (class, nested) = classify_plain(inner)?;
-        if nested {
-            return Err(Error::custom("`Option<Option<T>>` is not a column type: NULL is one state").with_span(ty));
-        }
-        return Ok((class, true));
-    }
-    classify_plain(ty)
-}
-
-fn classify_plain(ty: &syn::Type) -> Result<(Class, bool), Error> {
-    if generic_arg(ty, "Option").is_some() {
-        return Ok((Class::Text, true));
-    }
-    let unsupported = || {
-        Error::custom(format!(
-            "`{}` is not a supported column type; use an integer, f32, f64, bool, String, \
-             chrono::DateTime<Utc>, chrono::NaiveDate, uuid::Uuid, serde_json::Value, or an Option of one",
-            quote::quote!(#ty).to_string().replace(' ', "")
-        ))
-        .with_span(ty)
-    };
-    let Some(segment) = last_segment(ty) else {
-        return Err(unsupported());
-    };
-    let int = |min: i64, max: i64, pg: &'static str| Class::Integer { min, max, pg };
-    let class = match segment.ident.to_string().as_str() {
-        "i8" => int(i8::MIN.into(), i8::MAX.into(), "SMALLINT"),
-        "u8" => int(0, u8::MAX.into(), "SMALLINT"),
-        "i16" => int(i16::MIN.into(), i16::MAX.into(), "SMALLINT"),
-        "u16" => int(0, u16::MAX.into(), "INTEGER"),
-        "i32" => int(i32::MIN.into(), i32::MAX.into(), "INTEGER"),
-        "u32" => int(0, u32::MAX.into(), "BIGINT"),
-        "i64" | "isize" => int(i64::MIN, i64::MAX, "BIGINT"),
-        "u64" | "usize" => int(0, i64::MAX, "BIGINT"),
-        "f32" => Class::Float { pg: "REAL" },
-        "f64" => Class::Float { pg: "DOUBLE PRECISION" },
-        "bool" => Class::Boolean,
-        "String" => Class::Text,
-        "NaiveDate" => Class::Date,
-        "Uuid" => Class::Uuid,
-        "Value" | "JsonValue" => Class::Json,
-        "DateTime" => {
-            let tz = generic_arg(ty, "DateTime").and_then(last_segment).map(|s| s.ident.to_string());
-            if tz.as_deref() != Some("Utc") {
-                return Err(
-                    Error::custom("timestamps are stored in UTC: use `chrono::DateTime<chrono::Utc>`").with_span(ty)
-                );
-            }
-            Class::Timestamp
-        }
-        _ => return Err(unsupported()),
-    };
-    if !matches!(class, Class::Timestamp) && !segment.arguments.is_none() {
-        return Err(unsupported());
-    }
-    Ok((class, false))
-}
-
-fn last_segment(ty: &syn::Type) -> Option<&syn::PathSegment> {
-    match ty {
-        syn::Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
-        syn::Type::Group(group) => last_segment(&group.elem),
-        syn::Type::Paren(paren) => last_segment(&paren.elem),
-        _ => None,
-    }
-}
-
-/// The single generic argument of `Wrapper<T>` when `ty`'s last segment is `wrapper`.
-fn generic_arg<'a>(ty: &'a syn::Type, wrapper: &str) -> Option<&'a syn::Type> {
-    let segment = last_segment(ty)?;
-    if segment.ident != wrapper {
-        return None;
-    }
-    match &segment.arguments {
-        syn::PathArguments::AngleBracketed(args) if args.args.len() == 1 => match &args.args[0] {
-            syn::GenericArgument::Type(inner) => Some(inner),
-            _ => None,
-        },
-        _ => None,
     }
 }

@@ -10,10 +10,7 @@ use crate::value::Value;
 
 /// The fixed statements of the dialect.
 pub(super) fn fixed(def: &EntityDef, dialect: Dialect) -> &'static Statements {
-    match dialect {
-        Dialect::Sqlite => &def.meta.sqlite,
-        Dialect::Postgres => &def.meta.postgres,
-    }
+    def.statements(dialect)
 }
 
 /// One page: `SELECT … WHERE <filter> [AND <after cursor>] ORDER BY … LIMIT … OFFSET …`.
@@ -26,7 +23,7 @@ pub(crate) fn select_page(
     limit: u64,
     offset: u64,
 ) -> SqlBuilder {
-    let mut b = SqlBuilder::new(dialect, fixed(def, dialect).select);
+    let mut b = SqlBuilder::new(dialect, &fixed(def, dialect).select);
     let filtered = !filter.is_trivially_true();
     if filtered || after.is_some() {
         b.push(" WHERE ");
@@ -47,7 +44,7 @@ pub(crate) fn select_page(
 
 /// `SELECT COUNT(*) … WHERE <filter>`.
 pub(crate) fn count(def: &EntityDef, dialect: Dialect, filter: &Condition) -> SqlBuilder {
-    let mut b = SqlBuilder::new(dialect, fixed(def, dialect).count);
+    let mut b = SqlBuilder::new(dialect, &fixed(def, dialect).count);
     b.push_where(def.meta, filter);
     b
 }
@@ -71,7 +68,7 @@ pub(crate) fn select_by_key(
     guard: &Condition,
     lock: bool,
 ) -> SqlBuilder {
-    let mut b = by_key(def, dialect, fixed(def, dialect).select_by_pk, pk, guard);
+    let mut b = by_key(def, dialect, &fixed(def, dialect).select_by_pk, pk, guard);
     if lock && dialect == Dialect::Postgres {
         b.push(" FOR UPDATE");
     }
@@ -81,21 +78,21 @@ pub(crate) fn select_by_key(
 /// `DELETE … WHERE pk = p1 [AND <guard>] RETURNING …`.
 pub(crate) fn delete_by_key(def: &EntityDef, dialect: Dialect, pk: &Value, guard: &Condition) -> SqlBuilder {
     let s = fixed(def, dialect);
-    let mut b = by_key(def, dialect, s.delete_by_pk, pk, guard);
-    b.push(s.returning);
+    let mut b = by_key(def, dialect, &s.delete_by_pk, pk, guard);
+    b.push(&s.returning);
     b
 }
 
 /// `INSERT INTO … (<given columns>) VALUES (…) RETURNING …`.
 pub(crate) fn insert(def: &EntityDef, dialect: Dialect, data: &WriteData) -> SqlBuilder {
     let s = fixed(def, dialect);
-    let mut b = SqlBuilder::new(dialect, s.insert_into);
+    let mut b = SqlBuilder::new(dialect, &s.insert_into);
     if data.values.is_empty() {
         b.push(" DEFAULT VALUES");
     } else {
         b.push(" (");
         for (i, (column, _)) in data.values.iter().enumerate() {
-            b.push(if i == 0 { "" } else { ", " }).push(def.meta.columns[*column].quoted);
+            b.push(if i == 0 { "" } else { ", " }).push_ident(def.meta.columns[*column].name);
         }
         b.push(") VALUES (");
         for (i, (column, value)) in data.values.iter().enumerate() {
@@ -103,21 +100,21 @@ pub(crate) fn insert(def: &EntityDef, dialect: Dialect, data: &WriteData) -> Sql
         }
         b.push(")");
     }
-    b.push(s.returning);
+    b.push(&s.returning);
     b
 }
 
 /// `UPDATE … SET <given columns> WHERE pk = pN RETURNING …`.
 pub(crate) fn update(def: &EntityDef, dialect: Dialect, pk: &Value, data: &WriteData) -> SqlBuilder {
     let s = fixed(def, dialect);
-    let mut b = SqlBuilder::new(dialect, s.update);
+    let mut b = SqlBuilder::new(dialect, &s.update);
     for (i, (column, value)) in data.values.iter().enumerate() {
         let c = &def.meta.columns[*column];
-        b.push(if i == 0 { "" } else { ", " }).push(c.quoted).push(" = ").push_param(value.clone(), c.ty);
+        b.push(if i == 0 { "" } else { ", " }).push_ident(c.name).push(" = ").push_param(value.clone(), c.ty);
     }
     let pk_column = def.meta.pk();
-    b.push(" WHERE ").push(pk_column.quoted).push(" = ").push_param(pk.clone(), pk_column.ty);
-    b.push(s.returning);
+    b.push(" WHERE ").push_ident(pk_column.name).push(" = ").push_param(pk.clone(), pk_column.ty);
+    b.push(&s.returning);
     b
 }
 

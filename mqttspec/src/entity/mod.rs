@@ -3,16 +3,19 @@
 mod ddl;
 mod field;
 mod registry;
+mod statements;
 
 use std::any::TypeId;
 
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
-pub use field::FieldType;
 #[doc(hidden)]
-pub use field::{decode_postgres, decode_sqlite, field_from_value};
+pub use field::parse_text;
+pub use field::{FieldType, SqlTypes};
 pub use registry::{EntityRegistration, EntityRegistry};
+pub(crate) use statements::push_ident;
+pub use statements::{EntitySql, Statements};
 
 use crate::Value;
 use crate::error::Error;
@@ -39,6 +42,12 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// Whether SQL has an ordering and equality for this class (JSON has not): such columns are
+    /// filterable and sortable by default.
+    pub const fn orderable(self) -> bool {
+        !matches!(self, Self::Json)
+    }
+
     /// The name used on the wire (`meta`).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -63,7 +72,7 @@ pub struct ColumnMeta {
     pub field: &'static str,
     /// Rust type as written.
     pub rust_type: &'static str,
-    /// Type class.
+    /// Type class (from the field's [`FieldType`]).
     pub ty: ColumnType,
     /// Smallest accepted integer (integer columns).
     pub min: i64,
@@ -85,12 +94,10 @@ pub struct ColumnMeta {
     pub filterable: bool,
     /// Usable in sort.
     pub sortable: bool,
-    /// The quoted identifier.
-    pub quoted: &'static str,
-    /// SQLite column type for `CREATE TABLE`.
-    pub sql_type_sqlite: &'static str,
-    /// PostgreSQL column type for `CREATE TABLE`.
-    pub sql_type_postgres: &'static str,
+    /// Column types for `CREATE TABLE` (from the field's [`FieldType`]).
+    pub sql: SqlTypes,
+    /// The field type's check of a client's non-NULL value ([`FieldType::check`]).
+    pub check: fn(&Value) -> Result<(), String>,
 }
 
 /// Which writes an entity allows (reads, `meta` and subscriptions are always allowed).
@@ -102,29 +109,6 @@ pub struct Operations {
     pub update: bool,
     /// `delete` allowed.
     pub delete: bool,
-}
-
-/// The fixed statements of one entity in one SQL dialect, built at compile time.
-#[derive(Debug)]
-pub struct Statements {
-    /// The qualified, quoted table name.
-    pub table: &'static str,
-    /// Every column, quoted, comma-separated.
-    pub columns: &'static str,
-    /// `SELECT <columns> FROM <table>`.
-    pub select: &'static str,
-    /// `SELECT ... WHERE <pk> = <p1>`.
-    pub select_by_pk: &'static str,
-    /// `DELETE FROM <table> WHERE <pk> = <p1>`.
-    pub delete_by_pk: &'static str,
-    /// ` RETURNING <columns>`.
-    pub returning: &'static str,
-    /// `SELECT COUNT(*) FROM <table>`.
-    pub count: &'static str,
-    /// `INSERT INTO <table>`.
-    pub insert_into: &'static str,
-    /// `UPDATE <table> SET `.
-    pub update: &'static str,
 }
 
 /// Generated description of one entity.
@@ -144,10 +128,6 @@ pub struct EntityMeta {
     pub primary_key: usize,
     /// Allowed writes.
     pub operations: Operations,
-    /// SQLite statements.
-    pub sqlite: Statements,
-    /// PostgreSQL statements.
-    pub postgres: Statements,
 }
 
 impl EntityMeta {
@@ -168,8 +148,10 @@ impl EntityMeta {
     label = "add `#[derive(mqttspec::SpecEntity)]` to `{Self}`"
 )]
 pub trait Entity: Sized + Send + Sync + 'static {
-    /// Columns, names and fixed SQL.
+    /// Columns and names.
     const META: &'static EntityMeta;
+    /// The fixed SQL of this entity, built from `META` on first use.
+    fn sql() -> &'static EntitySql;
     /// Decodes a SQLite row selected with `META.sqlite.columns`.
     fn decode_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error>;
     /// Decodes a PostgreSQL row selected with `META.postgres.columns`.
@@ -190,6 +172,7 @@ pub struct EntityDef {
     decode_sqlite: fn(&SqliteRow) -> Result<Vec<Value>, sqlx::Error>,
     decode_postgres: fn(&PgRow) -> Result<Vec<Value>, sqlx::Error>,
     column_index: fn(&str) -> Option<usize>,
+    sql: fn() -> &'static EntitySql,
     type_id: fn() -> TypeId,
 }
 
@@ -215,6 +198,7 @@ impl EntityDef {
             decode_sqlite: decode_sqlite_values::<E>,
             decode_postgres: decode_postgres_values::<E>,
             column_index: E::column_index,
+            sql: E::sql,
             type_id: TypeId::of::<E>,
         }
     }
@@ -222,6 +206,11 @@ impl EntityDef {
     /// The column with this wire name.
     pub fn column(&self, name: &str) -> Option<(usize, &'static ColumnMeta)> {
         (self.column_index)(name).map(|i| (i, &self.meta.columns[i]))
+    }
+
+    /// The fixed statements of this entity in `dialect`.
+    pub fn statements(&self, dialect: crate::Dialect) -> &'static Statements {
+        (self.sql)().get(dialect)
     }
 
     /// Identifies the entity's Rust type (metadata addresses are not unique: it is a `const`).
@@ -249,7 +238,7 @@ impl EntityDef {
 
     /// The `CREATE TABLE IF NOT EXISTS` statement for this entity.
     pub fn create_table_sql(&self, dialect: crate::Dialect) -> String {
-        ddl::create_table(self.meta, dialect)
+        ddl::create_table(self, dialect)
     }
 
     /// The JSON object of a row as clients see it (write-only columns left out).
@@ -273,18 +262,4 @@ pub const STUB_META: EntityMeta = EntityMeta {
     columns: &[],
     primary_key: 0,
     operations: Operations { create: false, update: false, delete: false },
-    sqlite: STUB_STATEMENTS,
-    postgres: STUB_STATEMENTS,
-};
-
-const STUB_STATEMENTS: Statements = Statements {
-    table: "",
-    columns: "",
-    select: "",
-    select_by_pk: "",
-    delete_by_pk: "",
-    returning: "",
-    count: "",
-    insert_into: "",
-    update: "",
 };

@@ -39,6 +39,12 @@ impl SqlBuilder {
         self
     }
 
+    /// Appends a quoted identifier; `name` comes from the generated metadata.
+    pub fn push_ident(&mut self, name: &str) -> &mut Self {
+        crate::entity::push_ident(&mut self.sql, name);
+        self
+    }
+
     /// Appends a placeholder bound to `value`.
     pub fn push_param(&mut self, value: Value, ty: ColumnType) -> &mut Self {
         self.params.push((value, ty));
@@ -53,9 +59,9 @@ impl SqlBuilder {
 
     /// SQLite's case-insensitive match: both sides through `mqttspec_fold` (Unicode lower case),
     /// as its own `LIKE` folds ASCII only.
-    fn push_folded_like(&mut self, quoted: &str, pattern: String, ty: ColumnType) {
+    fn push_folded_like(&mut self, column: &str, pattern: String, ty: ColumnType) {
         let fold = crate::db::FOLD;
-        self.push(fold).push("(").push(quoted).push(") LIKE ").push(fold).push("(");
+        self.push(fold).push("(").push_ident(column).push(") LIKE ").push(fold).push("(");
         self.push_param(Value::Text(pattern), ty).push(") ESCAPE '\\'");
     }
 
@@ -82,20 +88,20 @@ impl SqlBuilder {
                     Operator::Lt => " < ",
                     _ => " <= ",
                 };
-                self.push(c.quoted).push(sym).push_param(value.clone(), c.ty);
+                self.push_ident(c.name).push(sym).push_param(value.clone(), c.ty);
             }
             Condition::Like { column, pattern, case_insensitive } => {
                 let c = col(*column);
                 match (self.dialect, case_insensitive) {
-                    (Dialect::Postgres, false) => self.push(c.quoted).push(" LIKE "),
-                    (Dialect::Postgres, true) => self.push(c.quoted).push(" ILIKE "),
+                    (Dialect::Postgres, false) => self.push_ident(c.name).push(" LIKE "),
+                    (Dialect::Postgres, true) => self.push_ident(c.name).push(" ILIKE "),
                     // SQLite's LIKE ignores ASCII case; GLOB is its case-sensitive match.
                     (Dialect::Sqlite, false) => {
-                        self.push(c.quoted).push(" GLOB ").push_param(Value::Text(like_to_glob(pattern)), c.ty);
+                        self.push_ident(c.name).push(" GLOB ").push_param(Value::Text(like_to_glob(pattern)), c.ty);
                         return;
                     }
                     (Dialect::Sqlite, true) => {
-                        self.push_folded_like(c.quoted, pattern.clone(), c.ty);
+                        self.push_folded_like(c.name, pattern.clone(), c.ty);
                         return;
                     }
                 };
@@ -111,9 +117,12 @@ impl SqlBuilder {
                 };
                 match self.dialect {
                     Dialect::Postgres => {
-                        self.push(c.quoted).push(" ILIKE ").push_param(Value::Text(pattern), c.ty).push(" ESCAPE '\\'");
+                        self.push_ident(c.name)
+                            .push(" ILIKE ")
+                            .push_param(Value::Text(pattern), c.ty)
+                            .push(" ESCAPE '\\'");
                     }
-                    Dialect::Sqlite => self.push_folded_like(c.quoted, pattern, c.ty),
+                    Dialect::Sqlite => self.push_folded_like(c.name, pattern, c.ty),
                 }
             }
             Condition::In { column, values, negated } => {
@@ -122,7 +131,7 @@ impl SqlBuilder {
                     return;
                 }
                 let c = col(*column);
-                self.push(c.quoted).push(if *negated { " NOT IN (" } else { " IN (" });
+                self.push_ident(c.name).push(if *negated { " NOT IN (" } else { " IN (" });
                 if self.dialect == Dialect::Sqlite && values.len() > SQLITE_INLINE_LIST {
                     // One JSON parameter instead of one per value: SQLite allows 32,766
                     // parameters per statement, 64 lists of 1,000 would exceed it.
@@ -141,11 +150,11 @@ impl SqlBuilder {
                 self.push(")");
             }
             Condition::Null { column, negated } => {
-                self.push(col(*column).quoted).push(if *negated { " IS NOT NULL" } else { " IS NULL" });
+                self.push_ident(col(*column).name).push(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
             Condition::Between { column, low, high } => {
                 let c = col(*column);
-                self.push(c.quoted).push(" BETWEEN ").push_param(low.clone(), c.ty);
+                self.push_ident(c.name).push(" BETWEEN ").push_param(low.clone(), c.ty);
                 self.push(" AND ").push_param(high.clone(), c.ty);
             }
             Condition::And(items) | Condition::Or(items) => {
@@ -177,7 +186,7 @@ impl SqlBuilder {
                 self.push(", ");
             }
             let c = &meta.columns[key.column];
-            self.push(c.quoted);
+            self.push_ident(c.name);
             self.push(match (key.desc, c.nullable) {
                 (false, false) => " ASC",
                 (true, false) => " DESC",
@@ -200,18 +209,18 @@ impl SqlBuilder {
         // Strictly after on this key (NULL is the smallest value).
         match (key.desc, value) {
             (false, Value::Null) => {
-                self.push(c.quoted).push(" IS NOT NULL");
+                self.push_ident(c.name).push(" IS NOT NULL");
             }
             (true, Value::Null) => {
                 self.push("1 = 0");
             }
             (false, v) => {
-                self.push(c.quoted).push(" > ").push_param(v.clone(), c.ty);
+                self.push_ident(c.name).push(" > ").push_param(v.clone(), c.ty);
             }
             (true, v) => {
-                self.push("(").push(c.quoted).push(" < ").push_param(v.clone(), c.ty);
+                self.push("(").push_ident(c.name).push(" < ").push_param(v.clone(), c.ty);
                 if c.nullable {
-                    self.push(" OR ").push(c.quoted).push(" IS NULL");
+                    self.push(" OR ").push_ident(c.name).push(" IS NULL");
                 }
                 self.push(")");
             }
@@ -219,8 +228,8 @@ impl SqlBuilder {
         if !rest.is_empty() {
             self.push(" OR (");
             match value {
-                Value::Null => self.push(c.quoted).push(" IS NULL"),
-                v => self.push(c.quoted).push(" = ").push_param(v.clone(), c.ty),
+                Value::Null => self.push_ident(c.name).push(" IS NULL"),
+                v => self.push_ident(c.name).push(" = ").push_param(v.clone(), c.ty),
             };
             self.push(" AND ");
             self.push_after(meta, rest, &values[1..]);

@@ -20,5 +20,5 @@ fn main() {
     assert_eq!(SensorReading::META.schema, "public");
     assert_eq!(Category::META.table, "categories");
     assert!(!Category::META.operations.create);
-    assert_eq!(SensorReading::META.sqlite.select, "SELECT \"id\", \"value\" FROM \"sensor_readings\"");
+    assert_eq!(SensorReading::sql().get(mqttspec::Dialect::Sqlite).select, "SELECT \"id\", \"value\" FROM \"sensor_readings\"");
 }

@@ -40,5 +40,6 @@ fn main() {
     assert_eq!(meta.columns[5].name, "type");
     assert!(!meta.operations.delete && meta.operations.create);
     assert_eq!(OrderLine::column_index("unitPrice"), Some(2));
-    assert_eq!(meta.postgres.select_by_pk, format!("SELECT {} FROM \"shop\".\"order_lines\" WHERE \"lineId\" = $1", meta.postgres.columns));
+    let postgres = OrderLine::sql().get(mqttspec::Dialect::Postgres);
+    assert_eq!(postgres.select_by_pk, format!("SELECT {} FROM \"shop\".\"order_lines\" WHERE \"lineId\" = $1", postgres.columns));
 }
