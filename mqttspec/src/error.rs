@@ -108,6 +108,16 @@ impl Error {
         Self::new(ErrorCode::NotFound, message)
     }
 
+    /// `unauthorized`: the client is not who it must be (a `before_connect` refusal, say).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// `conflict`: the write collides with the data (a duplicate, a stale version).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
     /// `internal_error` keeping `source` for the log; the client sees only a generic message.
     pub fn internal(source: impl Into<Source>) -> Self {
         Self::new(ErrorCode::InternalError, "internal error").with_source(source)

@@ -309,3 +309,46 @@ pub async fn hooks_write_inside_the_transaction(setup: Setup) {
     assert_eq!(users.as_array().unwrap().len(), 1, "the failed batch left no user behind");
     server.server.shutdown().await;
 }
+
+/// `without_discovered_hooks` leaves out the `#[hook]` functions only: a builder hook added
+/// before it still runs; and `serve_with_shutdown` serves until its signal, then stops the
+/// server (its port is free again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builder_hooks_outlive_without_discovered_hooks_and_serve_with_shutdown_stops() {
+    let db = fresh_database(Backend::Sqlite).await;
+    let server = Server::builder()
+        .database(db)
+        .without_discovery()
+        .entity::<Gadget>()
+        .create_tables(true)
+        .listen(([127, 0, 0, 1], 0).into())
+        .hook(
+            mqttspec::HookPoint::BeforeRead,
+            0,
+            "builder hook",
+            mqttspec::hooks::hook_fn(|_ctx| Box::pin(async { Err(Error::unauthorized("the builder hook ran")) })),
+        )
+        .without_discovered_hooks()
+        .start()
+        .await
+        .unwrap();
+    let port = server.local_addr().expect("embedded broker").port();
+    let mut c = TestClient::connect(port, "maker", None).await.unwrap();
+    c.subscribe_own().await;
+    let reply = c.request(json!({"operation": "read", "entity": "gadgets"})).await;
+    err(&reply, "unauthorized");
+    assert_eq!(reply["error"]["message"], "the builder hook ran");
+    // The discovered `stamp_origin` and `gadgets_are_forever` are left out.
+    let gadget = ok(&c.request(json!({"operation": "create", "entity": "gadgets", "data": {"label": "g"}})).await);
+    assert_eq!(gadget["origin"], Json::Null);
+    ok(&c.request(json!({"operation": "delete", "entity": "gadgets", "record_id": gadget["id"]})).await);
+    let (stop, signal) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve_with_shutdown(async {
+        let _ = signal.await;
+    }));
+    drop(c);
+    assert!(!serving.is_finished(), "serves until the signal");
+    stop.send(()).unwrap();
+    tokio::time::timeout(WAIT, serving).await.expect("stops after the signal").unwrap().unwrap();
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "the broker's port is free again");
+}

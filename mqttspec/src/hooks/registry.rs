@@ -89,6 +89,15 @@ impl HookRegistry {
         registry
     }
 
+    /// Adds every hook of `other` (each keeps its point, entity, priority and name).
+    pub fn extend(&mut self, other: &HookRegistry) {
+        for (point, entries) in &other.by_point {
+            let mine = self.by_point.entry(*point).or_default();
+            mine.extend(entries.iter().cloned());
+            mine.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
+        }
+    }
+
     /// Adds a hook for one point, optionally restricted to one entity.
     pub fn add(&mut self, point: HookPoint, entity: Option<EntityDef>, priority: i32, name: &str, hook: impl Hook) {
         let entries = self.by_point.entry(point).or_default();

@@ -33,7 +33,10 @@ pub(crate) struct Config {
     pub entities: Vec<EntityDef>,
     pub discover_entities: bool,
     pub create_tables: bool,
+    /// Hooks added on the builder.
     pub hooks: HookRegistry,
+    /// Whether the hooks declared with `#[hook]` run too.
+    pub discover_hooks: bool,
     pub topic_prefix: String,
     pub request_qos: QoS,
     pub response_qos: QoS,
@@ -77,7 +80,8 @@ impl Default for ServerBuilder {
                 entities: Vec::new(),
                 discover_entities: true,
                 create_tables: false,
-                hooks: HookRegistry::discovered(),
+                hooks: HookRegistry::default(),
+                discover_hooks: true,
                 topic_prefix: "spec".into(),
                 request_qos: QoS::AtLeastOnce,
                 response_qos: QoS::AtLeastOnce,
@@ -143,9 +147,10 @@ impl ServerBuilder {
         self
     }
 
-    /// Drops the hooks declared with `#[hook]` (builder hooks stay).
+    /// Leaves out the hooks declared with `#[hook]`; hooks added on the builder (before or
+    /// after this call) still run.
     pub fn without_discovered_hooks(mut self) -> Self {
-        self.config.hooks = HookRegistry::default();
+        self.config.discover_hooks = false;
         self
     }
 
@@ -161,10 +166,26 @@ impl ServerBuilder {
     }
 
     /// QoS of requests (the server's subscription on an external broker), responses and notifications.
-    pub fn qos(mut self, request: QoS, response: QoS, notification: QoS) -> Self {
-        self.config.request_qos = request;
-        self.config.response_qos = response;
-        self.config.notification_qos = notification;
+    pub fn qos(self, request: QoS, response: QoS, notification: QoS) -> Self {
+        self.request_qos(request).response_qos(response).notification_qos(notification)
+    }
+
+    /// QoS of the server's subscription to request topics (default 1). With an external broker
+    /// it is the QoS the broker delivers requests at; keep 1 for requests that survive a restart.
+    pub fn request_qos(mut self, qos: QoS) -> Self {
+        self.config.request_qos = qos;
+        self
+    }
+
+    /// QoS of replies (default 1).
+    pub fn response_qos(mut self, qos: QoS) -> Self {
+        self.config.response_qos = qos;
+        self
+    }
+
+    /// QoS of notifications (default 1).
+    pub fn notification_qos(mut self, qos: QoS) -> Self {
+        self.config.notification_qos = qos;
         self
     }
 

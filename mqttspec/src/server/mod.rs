@@ -142,7 +142,12 @@ impl Server {
         let (notifier, notifier_handle) = Notifier::new();
         let core = Arc::new(Core {
             engine,
-            hooks: config.hooks.clone(),
+            hooks: {
+                let mut hooks =
+                    if config.discover_hooks { HookRegistry::discovered() } else { HookRegistry::default() };
+                hooks.extend(&config.hooks);
+                hooks
+            },
             topics: Topics::new(config.topic_prefix.clone()),
             subscriptions: SubscriptionRegistry::new(config.max_subscriptions_per_client),
             replies: ReplyCache::new(config.idempotency_window, config.idempotency_keep_last),
@@ -221,8 +226,17 @@ impl Server {
 
     /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
     pub async fn run(self) -> Result<()> {
-        shutdown_signal().await;
-        tracing::info!("shutdown signal received");
+        self.serve_with_shutdown(async {
+            shutdown_signal().await;
+            tracing::info!("shutdown signal received");
+        })
+        .await
+    }
+
+    /// Serves until `signal` completes (a channel, a test's trigger, the application's own
+    /// signal handling), then shuts down gracefully.
+    pub async fn serve_with_shutdown(self, signal: impl std::future::Future<Output = ()>) -> Result<()> {
+        signal.await;
         self.shutdown().await;
         Ok(())
     }
