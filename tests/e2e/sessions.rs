@@ -31,21 +31,21 @@ async fn server() -> (TestServer, Arc<Notify>) {
                 })
             }),
         )
-        .hook(
-            mqttspec::HookPoint::AfterRead,
-            0,
-            "signal",
-            mqttspec::hooks::hook_fn(move |_ctx| {
-                let signal = signal.clone();
-                Box::pin(async move {
-                    signal.notify_one();
-                    Ok(())
-                })
-            }),
-        )
+        .hook(mqttspec::HookPoint::AfterRead, 0, "signal", signal_hook(signal))
     })
     .await;
     (server, read)
+}
+
+/// A hook that signals `signal` (a read's result exists: its reply is then handed to the broker).
+fn signal_hook(signal: Arc<Notify>) -> impl mqttspec::hooks::Hook {
+    mqttspec::hooks::hook_fn(move |_ctx| {
+        let signal = signal.clone();
+        Box::pin(async move {
+            signal.notify_one();
+            Ok(())
+        })
+    })
 }
 
 fn mosquitto(program: &str, version: &str, port: u16, user: &str, args: &[&str]) -> Output {
@@ -158,18 +158,7 @@ mod external {
             .entity::<crate::harness::User>()
             .create_tables(true)
             .external_broker(mosquitto.server_config())
-            .hook(
-                mqttspec::HookPoint::AfterRead,
-                0,
-                "signal",
-                mqttspec::hooks::hook_fn(move |_ctx| {
-                    let signal = signal.clone();
-                    Box::pin(async move {
-                        signal.notify_one();
-                        Ok(())
-                    })
-                }),
-            )
+            .hook(mqttspec::HookPoint::AfterRead, 0, "signal", signal_hook(signal))
             .start()
             .await
             .expect("server starts");
