@@ -42,7 +42,7 @@ async fn stamp_reading(ctx: &mut HookContext) -> mqttspec::Result<()> {
 #[hook(before_delete, entity = SensorReading)]
 async fn own_readings_only(ctx: &mut HookContext) -> mqttspec::Result<()> {
     let device = ctx.client().id().to_owned();
-    ctx.add_filter("device_id", "eq", json!(device))
+    ctx.filter(SensorReading::DEVICE_ID.eq(device))
 }
 
 #[derive(Debug, Parser)]

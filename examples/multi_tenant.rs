@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use clap::Parser;
 use mqttspec::{Error, HookContext, Server, SpecEntity, hook};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 /// A user that belongs to one tenant.
 #[derive(Debug, Clone, SpecEntity)]
@@ -70,27 +70,28 @@ async fn token_still_valid(ctx: &mut HookContext) -> mqttspec::Result<()> {
     let exp = ctx.client().metadata("exp").and_then(|e| e.as_u64());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     match exp {
-        Some(exp) if now >= exp => Err(Error::new(mqttspec::ErrorCode::Unauthorized, "the token has expired")),
+        Some(exp) if now >= exp => Err(Error::unauthorized("the token has expired")),
         _ => Ok(()),
     }
 }
 
-fn tenant(ctx: &HookContext) -> mqttspec::Result<Json> {
-    ctx.client().metadata("tenant_id").ok_or_else(|| Error::forbidden("no tenant"))
+fn tenant(ctx: &HookContext) -> mqttspec::Result<String> {
+    let tenant = ctx.client().metadata("tenant_id");
+    tenant.and_then(|t| t.as_str().map(str::to_owned)).ok_or_else(|| Error::forbidden("no tenant"))
 }
 
 /// Reads and subscriptions see the client's tenant only (a client's own tenant filter only narrows it).
 #[hook(before_read, entity = User)]
 async fn tenant_reads(ctx: &mut HookContext) -> mqttspec::Result<()> {
     let tenant = tenant(ctx)?;
-    ctx.add_filter("tenant_id", "eq", tenant)
+    ctx.filter(User::TENANT_ID.eq(tenant))
 }
 
 /// New rows belong to the client's tenant, whatever the client sent.
 #[hook(before_create, entity = User)]
 async fn tenant_creates(ctx: &mut HookContext) -> mqttspec::Result<()> {
     let tenant = tenant(ctx)?;
-    ctx.set_field("tenant_id", tenant);
+    ctx.set_field("tenant_id", json!(tenant));
     Ok(())
 }
 
@@ -98,10 +99,10 @@ async fn tenant_creates(ctx: &mut HookContext) -> mqttspec::Result<()> {
 #[hook(before_update, entity = User)]
 async fn tenant_updates(ctx: &mut HookContext) -> mqttspec::Result<()> {
     let tenant = tenant(ctx)?;
-    if ctx.data().and_then(|d| d.get("tenant_id")).is_some_and(|t| *t != tenant) {
+    if ctx.data().and_then(|d| d.get("tenant_id")).is_some_and(|t| t.as_str() != Some(tenant.as_str())) {
         return Err(Error::forbidden("a row cannot move to another tenant"));
     }
-    ctx.add_filter("tenant_id", "eq", tenant)
+    ctx.filter(User::TENANT_ID.eq(tenant))
 }
 
 /// Deleting needs the `admin` role, and only within the tenant.
@@ -112,7 +113,7 @@ async fn tenant_deletes(ctx: &mut HookContext) -> mqttspec::Result<()> {
         return Err(Error::forbidden("deleting needs the admin role"));
     }
     let tenant = tenant(ctx)?;
-    ctx.add_filter("tenant_id", "eq", tenant)
+    ctx.filter(User::TENANT_ID.eq(tenant))
 }
 
 /// An audit line per created row.

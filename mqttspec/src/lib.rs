@@ -59,6 +59,7 @@ mod value;
 
 pub use db::{Conn, Database, Dialect, TxGuard};
 pub use engine::{Engine, Outcome, Request};
+pub use entity::class;
 pub use entity::{
     ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistry, EntitySql, FieldType, SqlTypes,
 };
@@ -66,6 +67,7 @@ pub use error::{Error, ErrorCode, Result};
 pub use hooks::{Client, HookContext, HookPoint};
 pub use mqttspec_derive::{SpecEntity, hook};
 pub use operation::Operation;
+pub use query::{Column, Filter, Operand};
 pub use server::{Access, AclCallback, CredentialsCallback, Health, Server, ServerBuilder};
 pub use transport::{ExternalBrokerConfig, MqttVersion, QoS, Readiness};
 pub use value::Value;
@@ -78,6 +80,7 @@ pub mod __private {
         STUB_META, SqlTypes, parse_text,
     };
     pub use crate::hooks::{HookContext, HookPoint, HookRegistration};
+    pub use crate::query::Column;
     pub use crate::{Error, Result, Value};
     pub use futures::future::BoxFuture;
     pub use inventory;

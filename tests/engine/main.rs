@@ -39,6 +39,7 @@ per_backend!(
     queries::every_operator_on_every_type,
     queries::or_groups_and_nesting,
     queries::sort_on_several_columns,
+    queries::typed_filters_match_their_json_twins,
     queries::limit_offset_and_max_limit,
     queries::projection,
     queries::count_modes,

@@ -463,3 +463,47 @@ pub async fn meta(backend: Backend) {
     assert_eq!(app["entities"][0]["entity"], "notes");
     f.expect_code(json!({"operation": "meta", "schema": "nope"}), ErrorCode::ModelNotFound).await;
 }
+
+/// Typed conditions (`Item::QTY.between(..)`, through `Engine::find`) select the same rows as
+/// their JSON twins in `options.filters`; what the types let through but SQL would refuse is a
+/// `validation_error`.
+pub async fn typed_filters_match_their_json_twins(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    for (name, qty, active, note) in [
+        ("apple", 1, true, None),
+        ("avocado", 3, false, Some("ripe")),
+        ("banana", 4, true, Some("Ripe")),
+        ("cherry", 5, false, None),
+        ("apricot", 7, true, None),
+    ] {
+        f.item(json!({"name": name, "qty": qty, "active": active, "note": note})).await;
+    }
+    let typed = f
+        .engine
+        .find(
+            Item::QTY
+                .between(2, 7)
+                .and(Item::NAME.starts_with("A").or(Item::ACTIVE.eq(false)).or(Item::NOTE.ilike("rip%")))
+                .and(Item::NAME.not_in(["apricot"])),
+        )
+        .await
+        .unwrap();
+    let typed: Vec<i64> = typed.iter().map(|item| item.id).collect();
+    let twins = f
+        .item_ids(json!({"filters": [
+            {"column": "qty", "operator": "between", "value": [2, 7]},
+            {"or": [
+                {"column": "name", "operator": "starts_with", "value": "A"},
+                {"column": "active", "operator": "eq", "value": false},
+                {"column": "note", "operator": "ilike", "value": "rip%"},
+            ]},
+            {"column": "name", "operator": "not_in", "value": ["apricot"]},
+        ]}))
+        .await;
+    assert_eq!(typed, twins);
+    assert_eq!(typed.len(), 3, "avocado, banana, cherry");
+    let nothing = f.engine.find(Item::NOTE.is_null().and(Item::QTY.gt(100))).await.unwrap();
+    assert!(nothing.is_empty());
+    let refused = f.engine.find(Item::NAME.like("50\\")).await.unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::ValidationError, "{refused:?}");
+}

@@ -29,6 +29,7 @@ pub struct EntityAttrs {
 #[darling(attributes(spec))]
 pub struct FieldAttrs {
     pub ident: Option<syn::Ident>,
+    pub vis: syn::Visibility,
     pub ty: syn::Type,
     pub primary_key: Flag,
     pub rename: Option<SpannedValue<String>>,

@@ -14,6 +14,17 @@ pub fn entity(entity: &Entity) -> TokenStream {
     let rust_name = ident.to_string();
     let columns = entity.columns.iter().map(column_meta);
     let checks = entity.columns.iter().flat_map(usable_checks);
+    let constants = entity.columns.iter().enumerate().map(|(i, c)| {
+        let Column { vis, constant, ty, name, .. } = c;
+        let doc = format!(
+            "The typed column `{name}`: conditions on it (`{ident}::{constant}.eq(..)`) are checked by the compiler."
+        );
+        quote! {
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis const #constant: __ms::Column<#ident, #ty> = __ms::Column::new(#i, #name);
+        }
+    });
     let indexes: Vec<_> = (0..entity.columns.len()).collect();
     let names: Vec<_> = entity.columns.iter().map(|c| &c.name).collect();
     // Every use of a field's type goes through `<T as FieldType>` spanned on the type, so an
@@ -89,6 +100,11 @@ pub fn entity(entity: &Entity) -> TokenStream {
             }
 
             #(#checks)*
+
+            #[automatically_derived]
+            impl #ident {
+                #(#constants)*
+            }
 
             __ms::inventory::submit! {
                 __ms::EntityRegistration(__ms::EntityDef::of::<#ident>())

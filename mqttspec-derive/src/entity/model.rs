@@ -11,6 +11,9 @@ use crate::names;
 /// here: the generated code asks the type's `mqttspec::FieldType` impl.
 pub struct Column {
     pub ident: syn::Ident,
+    pub vis: syn::Visibility,
+    /// The typed column constant (`TENANT_ID` for `tenant_id`).
+    pub constant: syn::Ident,
     pub ty: syn::Type,
     pub name: String,
     pub primary_key: bool,
@@ -186,7 +189,10 @@ fn column(field: &FieldAttrs, rename_all: Option<&str>) -> Result<Column, Error>
     let filterable = usable("filterable", &field.filterable, &mut errors);
     let sortable = usable("sortable", &field.sortable, &mut errors);
     errors.finish()?;
+    let constant = names::apply_rule("SCREAMING_SNAKE_CASE", field_name).expect("a known rule");
     Ok(Column {
+        vis: field.vis.clone(),
+        constant: syn::Ident::new(&constant, ident.span()),
         ty: field.ty.clone(),
         name,
         primary_key: field.primary_key.is_present(),

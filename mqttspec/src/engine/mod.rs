@@ -13,10 +13,10 @@ use serde_json::{Map, Value as Json, json};
 pub use write::{Origin, WriteData, key_value, target_key};
 
 use crate::db::{Conn, Database, SharedTx};
-use crate::entity::{EntityDef, EntityRegistry};
+use crate::entity::{Entity, EntityDef, EntityRegistry};
 use crate::error::{Error, ErrorCode, Result};
 use crate::operation::Operation;
-use crate::query::{Condition, CountMode, Cursor, QueryOptions, SortKey};
+use crate::query::{Condition, CountMode, Cursor, Filter, QueryOptions, SortKey};
 use crate::value::Value;
 
 /// Default cap on `limit`.
@@ -381,6 +381,24 @@ impl Engine {
     ) -> Result<Vec<Value>> {
         let b = statements::select_by_key(def, self.db.dialect(), pk, guard, false);
         conn.fetch_rows(def, &b).await?.pop().ok_or_else(|| missing(def, pk))
+    }
+
+    /// Every row of `E` that satisfies `filter`, in primary-key order: typed reads for Rust code
+    /// beside the server (no hooks run, no `max_limit` applies).
+    ///
+    /// ```no_run
+    /// # #[derive(mqttspec::SpecEntity)] struct User { id: i64, tenant_id: String, age: i32 }
+    /// # async fn f(engine: &mqttspec::Engine) -> mqttspec::Result<()> {
+    /// let adults = engine.find(User::TENANT_ID.eq("acme").and(User::AGE.between(18, 65))).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn find<E: Entity>(&self, filter: Filter<E>) -> Result<Vec<E>> {
+        let def = EntityDef::of::<E>();
+        let condition = filter.into_condition()?;
+        let b = statements::select_page(&def, self.db.dialect(), &condition, &sort_keys(&def, &[]), None, u64::MAX, 0);
+        let mut conn = self.db.acquire().await?;
+        let rows = conn.conn().fetch_rows(&def, &b).await?;
+        rows.into_iter().map(E::from_values).collect()
     }
 
     /// Reads one page of rows.

@@ -10,6 +10,7 @@ use sqlx::{Postgres, Row, Sqlite};
 use uuid::Uuid;
 
 use super::ColumnType;
+use super::class::{self, Class};
 use crate::Value;
 use crate::error::Error;
 
@@ -36,8 +37,14 @@ pub struct SqlTypes {
     note = "for a newtype or an enum, implement it with `mqttspec::field_type!(MyType(String));` or `mqttspec::field_type!(MyEnum as text);`"
 )]
 pub trait FieldType: Sized {
-    /// The column's type class (`meta`, filter validation, parameter binding).
-    const COLUMN: ColumnType;
+    /// The column class as a type: which operators typed conditions offer ([`class`]).
+    ///
+    /// [`class`]: super::class
+    type Class: Class;
+    /// The type without `Option`: what typed conditions compare with.
+    type NonNull: FieldType;
+    /// The column's class (`meta`, filter validation, parameter binding); follows `Class`.
+    const COLUMN: ColumnType = <Self::Class as Class>::TYPE;
     /// Whether the column accepts NULL (`Option<T>`).
     const NULLABLE: bool = false;
     /// Smallest and largest accepted value of an integer column.
@@ -126,7 +133,8 @@ pub trait FieldType: Sized {
 macro_rules! field_type {
     ($newtype:ident ( $inner:ty )) => {
         impl $crate::FieldType for $newtype {
-            const COLUMN: $crate::ColumnType = <$inner as $crate::FieldType>::COLUMN;
+            type Class = <$inner as $crate::FieldType>::Class;
+            type NonNull = Self;
             const NULLABLE: bool = <$inner as $crate::FieldType>::NULLABLE;
             const RANGE: (i64, i64) = <$inner as $crate::FieldType>::RANGE;
             const SQL: $crate::SqlTypes = <$inner as $crate::FieldType>::SQL;
@@ -151,7 +159,8 @@ macro_rules! field_type {
     };
     ($ty:ty as text) => {
         impl $crate::FieldType for $ty {
-            const COLUMN: $crate::ColumnType = $crate::ColumnType::Text;
+            type Class = $crate::class::Text;
+            type NonNull = Self;
             const SQL: $crate::SqlTypes = <$crate::__private::String as $crate::FieldType>::SQL;
             type Sqlite = $crate::__private::String;
             type Postgres = $crate::__private::String;
@@ -197,7 +206,8 @@ where
 macro_rules! integer {
     ($($ty:ty => $pg:ty, $pg_sql:literal);*) => {$(
         impl FieldType for $ty {
-            const COLUMN: ColumnType = ColumnType::Integer;
+            type Class = class::Integer;
+            type NonNull = Self;
             // u64/usize above i64::MAX cannot be stored: both databases hold signed 64-bit integers.
             const RANGE: (i64, i64) = (
                 if (<$ty>::MIN as i128) < i64::MIN as i128 { i64::MIN } else { <$ty>::MIN as i64 },
@@ -235,7 +245,8 @@ integer!(
 macro_rules! direct {
     ($ty:ty, $column:ident, $sql:expr, $sqlite:ty, $variant:ident, |$raw:ident| $from_sqlite:expr) => {
         impl FieldType for $ty {
-            const COLUMN: ColumnType = ColumnType::$column;
+            type Class = class::$column;
+            type NonNull = Self;
             const SQL: SqlTypes = $sql;
             type Sqlite = $sqlite;
             type Postgres = $ty;
@@ -272,7 +283,8 @@ direct!(NaiveDate, Date, sql("TEXT", "DATE"), String, Date, |raw| Ok(NaiveDate::
 direct!(Uuid, Uuid, sql("TEXT", "UUID"), String, Uuid, |raw| Ok(Uuid::parse_str(&raw)?));
 
 impl FieldType for f32 {
-    const COLUMN: ColumnType = ColumnType::Float;
+    type Class = class::Float;
+    type NonNull = Self;
     const SQL: SqlTypes = sql("REAL", "REAL");
     type Sqlite = f64;
     type Postgres = f32;
@@ -295,7 +307,8 @@ impl FieldType for f32 {
 }
 
 impl FieldType for serde_json::Value {
-    const COLUMN: ColumnType = ColumnType::Json;
+    type Class = class::Json;
+    type NonNull = Self;
     const SQL: SqlTypes = sql("TEXT", "JSONB");
     type Sqlite = String;
     type Postgres = sqlx::types::Json<serde_json::Value>;
@@ -318,7 +331,8 @@ impl FieldType for serde_json::Value {
 }
 
 impl<T: FieldType> FieldType for Option<T> {
-    const COLUMN: ColumnType = T::COLUMN;
+    type Class = T::Class;
+    type NonNull = T;
     const NULLABLE: bool = {
         assert!(!T::NULLABLE, "`Option<Option<T>>` is not a column type: NULL is one state");
         true

@@ -1,5 +1,6 @@
 //! Entities: the metadata `#[derive(SpecEntity)]` generates, and the registry that holds them.
 
+pub mod class;
 mod ddl;
 mod field;
 mod registry;

@@ -116,6 +116,22 @@ impl HookContext {
         Ok(())
     }
 
+    /// Adds a typed filter the rows must also satisfy (as [`add_filter`](Self::add_filter)):
+    /// `ctx.filter(User::TENANT_ID.eq(tenant))?`. A filter of another entity than the hook's is
+    /// a `validation_error`.
+    pub fn filter<E: crate::Entity>(&mut self, filter: crate::Filter<E>) -> Result<()> {
+        let def = self.entity.ok_or_else(|| Error::validation("this hook has no entity"))?;
+        if !def.is::<E>() {
+            return Err(Error::validation(format!(
+                "a filter on `{}` in a hook on `{}`",
+                E::META.name,
+                def.meta.qualified_name()
+            )));
+        }
+        self.options.restrict(filter.into_condition()?);
+        Ok(())
+    }
+
     /// The write's transaction, in the before/after hooks of create, update and delete (`None`
     /// elsewhere): what a hook executes on it commits or rolls back together with the write.
     ///

@@ -1,11 +1,13 @@
 //! Query language: filters, options, cursors, their SQL rendering and in-memory matching.
 
+mod column;
 mod cursor;
 mod filter;
 mod matcher;
 mod options;
 mod sql;
 
+pub use column::{Column, Filter, Operand};
 pub use cursor::Cursor;
 pub use filter::{Condition, Operator, TextMatch, operators_for};
 pub use options::{CountMode, QueryOptions, SortKey};
