@@ -53,11 +53,13 @@ mod operation;
 pub mod protocol;
 pub mod query;
 mod server;
+pub mod session;
+mod sql;
 pub mod subscription;
 pub mod transport;
 mod value;
 
-pub use db::{Conn, Database, Dialect, TxGuard};
+pub use db::{Conn, Database, TxGuard};
 pub use engine::{Engine, Outcome, Request};
 pub use entity::class;
 pub use entity::{
@@ -69,6 +71,7 @@ pub use mqttspec_derive::{SpecEntity, hook};
 pub use operation::Operation;
 pub use query::{Column, Filter, Operand};
 pub use server::{Access, AclCallback, CredentialsCallback, Health, Server, ServerBuilder};
+pub use sql::Dialect;
 pub use transport::{ExternalBrokerConfig, MqttVersion, QoS, Readiness};
 pub use value::Value;
 

@@ -5,7 +5,48 @@ use std::cmp::Ordering;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use uuid::Uuid;
 
-use crate::entity::{ColumnMeta, ColumnType};
+/// The type class of a column, as `meta` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    /// Any integer width.
+    Integer,
+    /// `f32` / `f64`.
+    Float,
+    /// `bool`.
+    Boolean,
+    /// `String`.
+    Text,
+    /// `chrono::DateTime<Utc>`.
+    Timestamp,
+    /// `chrono::NaiveDate`.
+    Date,
+    /// `uuid::Uuid`.
+    Uuid,
+    /// `serde_json::Value`.
+    Json,
+}
+
+impl ColumnType {
+    /// Whether SQL has an ordering and equality for this class (JSON has not): such columns are
+    /// filterable and sortable by default.
+    pub const fn orderable(self) -> bool {
+        !matches!(self, Self::Json)
+    }
+
+    /// The name used on the wire (`meta`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Integer => "integer",
+            Self::Float => "float",
+            Self::Boolean => "boolean",
+            Self::Text => "text",
+            Self::Timestamp => "timestamp",
+            Self::Date => "date",
+            Self::Uuid => "uuid",
+            Self::Json => "json",
+        }
+    }
+}
 
 /// One column value, typed by its column.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,63 +72,6 @@ pub enum Value {
 }
 
 impl Value {
-    /// Converts a JSON value sent by a client into the column's type. `Null` is returned for
-    /// JSON `null`; whether NULL is acceptable is the caller's decision.
-    pub fn from_json(column: &ColumnMeta, json: &serde_json::Value) -> Result<Value, String> {
-        use serde_json::Value as J;
-        if json.is_null() {
-            return Ok(Value::Null);
-        }
-        let expected = |what: &str| format!("expected {what}, got {}", json_kind(json));
-        Ok::<_, String>(match column.ty {
-            ColumnType::Integer => {
-                let n = match json {
-                    J::Number(n) => n.as_i64().ok_or_else(|| {
-                        let whole =
-                            n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() >= i64::MAX as f64);
-                        if whole { format!("{n} is out of range") } else { expected("an integer") }
-                    })?,
-                    _ => return Err(expected("an integer")),
-                };
-                if n < column.min || n > column.max {
-                    return Err(format!("{n} is out of range ({}..={})", column.min, column.max));
-                }
-                Value::Int(n)
-            }
-            ColumnType::Float => match json {
-                J::Number(n) => Value::Float(n.as_f64().ok_or_else(|| expected("a number"))?),
-                _ => return Err(expected("a number")),
-            },
-            ColumnType::Boolean => Value::Bool(json.as_bool().ok_or_else(|| expected("a boolean"))?),
-            ColumnType::Text => {
-                let text = json.as_str().ok_or_else(|| expected("a string"))?;
-                if text.contains('\0') {
-                    return Err(NUL_IN_TEXT.to_owned());
-                }
-                Value::Text(text.to_owned())
-            }
-            ColumnType::Timestamp => {
-                let text = json.as_str().ok_or_else(|| expected("an RFC 3339 timestamp string"))?;
-                Value::Timestamp(
-                    parse_timestamp(text).ok_or_else(|| format!("`{}` is not an RFC 3339 timestamp", clip(text)))?,
-                )
-            }
-            ColumnType::Date => {
-                let text = json.as_str().ok_or_else(|| expected("a date string (YYYY-MM-DD)"))?;
-                Value::Date(
-                    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                        .map_err(|_| format!("`{}` is not a date (YYYY-MM-DD)", clip(text)))?,
-                )
-            }
-            ColumnType::Uuid => {
-                let text = json.as_str().ok_or_else(|| expected("a UUID string"))?;
-                Value::Uuid(Uuid::parse_str(text).map_err(|_| format!("`{}` is not a UUID", clip(text)))?)
-            }
-            ColumnType::Json => Value::Json(json.clone()),
-        })
-        .and_then(|value| (column.check)(&value).map(|()| value))
-    }
-
     /// The JSON form sent to clients.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;

@@ -33,7 +33,7 @@ async fn seeded(backend: Backend) -> Fixture {
 
 /// The typed values of a row as the client saw it (write-only columns are NULL here).
 fn row_values(def: &EntityDef, row: &Json) -> Vec<Value> {
-    def.meta.columns.iter().map(|c| Value::from_json(c, row.get(c.name).unwrap_or(&Json::Null)).unwrap()).collect()
+    def.meta.columns.iter().map(|c| c.parse_json(row.get(c.name).unwrap_or(&Json::Null)).unwrap()).collect()
 }
 
 /// Asserts that the database returns `expected` for these filters, and that the in-memory

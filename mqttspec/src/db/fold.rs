@@ -6,18 +6,11 @@
 //! sqlx itself does for `REGEXP`.
 #![allow(unsafe_code)]
 
-use std::ffi::CStr;
 use std::os::raw::c_int;
 
 use libsqlite3_sys as ffi;
 
-/// The function's name for SQLite's C API.
-const NAME: &CStr = c"mqttspec_fold";
-/// The SQL name of the function.
-pub(crate) const FOLD: &str = match NAME.to_str() {
-    Ok(name) => name,
-    Err(_) => panic!("the name is ASCII"),
-};
+use crate::sql::{FOLD, FOLD_NAME as NAME};
 
 /// Registers the function on a connection.
 pub(crate) async fn register(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {

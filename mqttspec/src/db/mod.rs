@@ -3,8 +3,6 @@
 
 mod fold;
 
-pub(crate) use fold::FOLD;
-
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,16 +17,8 @@ use uuid::Uuid;
 use crate::entity::{ColumnType, EntityDef};
 use crate::error::{Error, ErrorCode, Result};
 use crate::query::SqlBuilder;
+use crate::sql::{Dialect, FOLD};
 use crate::value::Value;
-
-/// The SQL dialect of a backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    /// SQLite (embedded default).
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-}
 
 /// A connection pool to SQLite or PostgreSQL.
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@ use crate::db::{Conn, Database, SharedTx};
 use crate::entity::{Entity, EntityDef, EntityRegistry};
 use crate::error::{Error, ErrorCode, Result};
 use crate::operation::Operation;
+use crate::protocol::Meta;
 use crate::query::{Condition, CountMode, Cursor, Filter, QueryOptions, SortKey};
 use crate::value::Value;
 
@@ -137,13 +138,15 @@ pub struct Page {
 pub struct Engine {
     db: Database,
     registry: Arc<EntityRegistry>,
+    meta: Arc<Meta>,
     max_limit: u64,
 }
 
 impl Engine {
     /// An engine with the default `max_limit`.
     pub fn new(db: Database, registry: Arc<EntityRegistry>) -> Self {
-        Self { db, registry, max_limit: DEFAULT_MAX_LIMIT }
+        let meta = Arc::new(Meta::new(&registry));
+        Self { db, registry, meta, max_limit: DEFAULT_MAX_LIMIT }
     }
 
     /// Sets the cap on `limit` (at least 1).
@@ -177,8 +180,8 @@ impl Engine {
     pub async fn execute_with(&self, request: Request<'_>, hooks: &mut impl Interceptor) -> Result<Outcome> {
         if request.operation == Operation::Meta {
             let data = match request.entity {
-                None => self.registry.all_meta_json(request.schema)?,
-                Some(entity) => self.registry.meta_json(self.registry.find(request.schema, entity)?).clone(),
+                None => self.meta.all(request.schema)?,
+                Some(entity) => self.meta.entity(self.registry.find(request.schema, entity)?).clone(),
             };
             return Ok(Outcome { data, metadata: None, changes: Vec::new() });
         }

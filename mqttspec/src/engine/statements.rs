@@ -3,9 +3,9 @@
 //! rendered here with every value as a bound parameter.
 
 use super::WriteData;
-use crate::Dialect;
 use crate::entity::{EntityDef, Statements};
 use crate::query::{Condition, SortKey, SqlBuilder};
+use crate::sql::Dialect;
 use crate::value::Value;
 
 /// The fixed statements of the dialect.

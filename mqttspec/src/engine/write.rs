@@ -49,7 +49,7 @@ impl WriteData {
         for (index, column) in def.meta.columns.iter().enumerate() {
             match object.get(column.name) {
                 Some(json) => {
-                    let value = Value::from_json(column, json).map_err(|r| Error::invalid_column(column.name, r))?;
+                    let value = column.parse_json(json).map_err(|r| Error::invalid_column(column.name, r))?;
                     if value == Value::Null && !column.nullable && !column.generated {
                         return Err(Error::invalid_column(column.name, "cannot be null"));
                     }
@@ -80,7 +80,7 @@ impl WriteData {
                 continue;
             }
             if let Some(json) = object.get(column.name) {
-                let value = Value::from_json(column, json).map_err(|r| Error::invalid_column(column.name, r))?;
+                let value = column.parse_json(json).map_err(|r| Error::invalid_column(column.name, r))?;
                 if value == Value::Null && !column.nullable {
                     return Err(Error::invalid_column(column.name, "cannot be null"));
                 }
@@ -129,7 +129,7 @@ pub fn key_value(def: &EntityDef, json: &Json) -> Result<Value> {
                 Ok(_) => invalid(format!("`{}` is out of range", clip(text))),
                 Err(_) => invalid(format!("`{}` is not an integer", clip(text))),
             })?;
-            Value::from_json(pk, &Json::from(n)).map_err(invalid)
+            pk.parse_json(&Json::from(n)).map_err(invalid)
         }
         (crate::ColumnType::Float, Json::String(text)) => {
             let n: f64 = text.trim().parse().map_err(|_| invalid(format!("`{}` is not a number", clip(text))))?;
@@ -139,7 +139,7 @@ pub fn key_value(def: &EntityDef, json: &Json) -> Result<Value> {
         (_, Json::Array(_) | Json::Object(_) | Json::Bool(_)) if pk.ty != crate::ColumnType::Boolean => {
             Err(invalid(format!("got {}", json_kind(json))))
         }
-        _ => match Value::from_json(pk, json).map_err(invalid)? {
+        _ => match pk.parse_json(json).map_err(invalid)? {
             Value::Null => Err(invalid("null".into())),
             v => Ok(v),
         },

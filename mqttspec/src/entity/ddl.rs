@@ -1,9 +1,7 @@
-//! Derived descriptions: `CREATE TABLE` statements and the `meta` reply.
+//! `CREATE TABLE` statements derived from the metadata.
 
-use super::statements::push_ident;
 use super::{ColumnMeta, ColumnType, EntityDef};
-use crate::Dialect;
-use crate::query::operators_for;
+use crate::sql::{Dialect, push_ident};
 
 /// `CREATE TABLE IF NOT EXISTS` for an entity. Column types follow the field types; an integer
 /// primary key marked `generated` becomes an autoincrement key.
@@ -52,40 +50,4 @@ fn column_ddl(c: &ColumnMeta, dialect: Dialect) -> String {
             ddl
         }
     }
-}
-
-/// The `meta` object of one entity (PROTOCOL §3), computed once per registry.
-pub(super) fn meta_json(def: &EntityDef) -> serde_json::Value {
-    let meta = def.meta;
-    let columns: Vec<_> = meta
-        .columns
-        .iter()
-        .filter(|c| !c.write_only)
-        .map(|c| {
-            serde_json::json!({
-                "name": c.name,
-                "type": c.ty.as_str(),
-                "nullable": c.nullable,
-                "primary_key": c.primary_key,
-                "filterable": c.filterable,
-                "sortable": c.sortable,
-                "read_only": c.read_only,
-                "generated": c.generated,
-                "operators": if c.filterable { operators_for(c) } else { Vec::new() },
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "schema": meta.schema,
-        "entity": meta.name,
-        "table_name": meta.table,
-        "primary_key": meta.pk().name,
-        "operations": {
-            "read": true,
-            "create": meta.operations.create,
-            "update": meta.operations.update,
-            "delete": meta.operations.delete,
-        },
-        "columns": columns,
-    })
 }

@@ -1,6 +1,7 @@
 //! Entities: the metadata `#[derive(SpecEntity)]` generates, and the registry that holds them.
 
 pub mod class;
+mod column_json;
 mod ddl;
 mod field;
 mod registry;
@@ -15,54 +16,12 @@ use sqlx::sqlite::SqliteRow;
 pub use field::parse_text;
 pub use field::{FieldType, SqlTypes};
 pub use registry::{EntityRegistration, EntityRegistry};
-pub(crate) use statements::push_ident;
+
 pub use statements::{EntitySql, Statements};
 
 use crate::Value;
 use crate::error::Error;
-
-/// The type class of a column, as `meta` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ColumnType {
-    /// Any integer width.
-    Integer,
-    /// `f32` / `f64`.
-    Float,
-    /// `bool`.
-    Boolean,
-    /// `String`.
-    Text,
-    /// `chrono::DateTime<Utc>`.
-    Timestamp,
-    /// `chrono::NaiveDate`.
-    Date,
-    /// `uuid::Uuid`.
-    Uuid,
-    /// `serde_json::Value`.
-    Json,
-}
-
-impl ColumnType {
-    /// Whether SQL has an ordering and equality for this class (JSON has not): such columns are
-    /// filterable and sortable by default.
-    pub const fn orderable(self) -> bool {
-        !matches!(self, Self::Json)
-    }
-
-    /// The name used on the wire (`meta`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Integer => "integer",
-            Self::Float => "float",
-            Self::Boolean => "boolean",
-            Self::Text => "text",
-            Self::Timestamp => "timestamp",
-            Self::Date => "date",
-            Self::Uuid => "uuid",
-            Self::Json => "json",
-        }
-    }
-}
+pub use crate::value::ColumnType;
 
 /// Generated description of one column.
 #[derive(Debug)]
@@ -210,7 +169,7 @@ impl EntityDef {
     }
 
     /// The fixed statements of this entity in `dialect`.
-    pub fn statements(&self, dialect: crate::Dialect) -> &'static Statements {
+    pub fn statements(&self, dialect: crate::sql::Dialect) -> &'static Statements {
         (self.sql)().get(dialect)
     }
 
@@ -238,7 +197,7 @@ impl EntityDef {
     }
 
     /// The `CREATE TABLE IF NOT EXISTS` statement for this entity.
-    pub fn create_table_sql(&self, dialect: crate::Dialect) -> String {
+    pub fn create_table_sql(&self, dialect: crate::sql::Dialect) -> String {
         ddl::create_table(self, dialect)
     }
 

@@ -11,11 +11,10 @@ pub struct EntityRegistration(pub EntityDef);
 
 inventory::collect!(EntityRegistration);
 
-/// Entities by `(schema, name)`, sorted, with the precomputed `meta` description of each.
+/// Entities by `(schema, name)`, sorted.
 #[derive(Debug, Clone, Default)]
 pub struct EntityRegistry {
     entities: Vec<EntityDef>,
-    meta_json: Vec<serde_json::Value>,
 }
 
 impl EntityRegistry {
@@ -49,9 +48,7 @@ impl EntityRegistry {
                 "no entity is registered: derive `SpecEntity` on a struct or add one with `.entity::<T>()`",
             ));
         }
-        let entities: Vec<EntityDef> = by_name.into_values().collect();
-        let meta_json = entities.iter().map(super::ddl::meta_json).collect();
-        Ok(Self { entities, meta_json })
+        Ok(Self { entities: by_name.into_values().collect() })
     }
 
     /// A registry of exactly these entity types.
@@ -83,32 +80,6 @@ impl EntityRegistry {
             ));
         }
         Ok(first)
-    }
-
-    /// The `meta` description of an entity of this registry.
-    pub fn meta_json(&self, def: &EntityDef) -> &serde_json::Value {
-        let index = self.entities.iter().position(|d| d.same(def)).expect("entity of this registry");
-        &self.meta_json[index]
-    }
-
-    /// The `meta` reply without an entity: `{"entities": [...]}`, of one schema when given
-    /// (`model_not_found` when it has none).
-    pub fn all_meta_json(&self, schema: Option<&str>) -> Result<serde_json::Value, Error> {
-        let Some(schema) = schema else {
-            return Ok(serde_json::json!({ "entities": self.meta_json }));
-        };
-        let of_schema: Vec<&serde_json::Value> = self
-            .entities
-            .iter()
-            .zip(&self.meta_json)
-            .filter(|(d, _)| d.meta.schema == schema)
-            .map(|(_, m)| m)
-            .collect();
-        if of_schema.is_empty() {
-            let message = format!("no entity in schema `{}`", crate::value::clip(schema));
-            return Err(Error::new(crate::ErrorCode::ModelNotFound, message));
-        }
-        Ok(serde_json::json!({ "entities": of_schema }))
     }
 }
 

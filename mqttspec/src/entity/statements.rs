@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::EntityMeta;
-use crate::Dialect;
+use crate::sql::{Dialect, push_ident, quoted};
 
 /// The fixed statements of one entity in one SQL dialect.
 #[derive(Debug)]
@@ -34,25 +34,6 @@ pub struct Statements {
 pub struct EntitySql {
     sqlite: Statements,
     postgres: Statements,
-}
-
-/// Quotes an identifier from the metadata (both dialects use double quotes; embedded quotes are
-/// doubled).
-pub fn push_ident(sql: &mut String, name: &str) {
-    sql.push('"');
-    for ch in name.chars() {
-        if ch == '"' {
-            sql.push('"');
-        }
-        sql.push(ch);
-    }
-    sql.push('"');
-}
-
-fn quoted(name: &str) -> String {
-    let mut sql = String::with_capacity(name.len() + 2);
-    push_ident(&mut sql, name);
-    sql
 }
 
 impl EntitySql {

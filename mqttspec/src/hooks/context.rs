@@ -203,7 +203,7 @@ impl HookContext {
             .meta
             .columns
             .iter()
-            .map(|c| Value::from_json(c, object.get(c.name).unwrap_or(&Json::Null)))
+            .map(|c| c.parse_json(object.get(c.name).unwrap_or(&Json::Null)))
             .collect::<std::result::Result<Vec<_>, _>>()
             .ok()?;
         E::from_values(values).ok()

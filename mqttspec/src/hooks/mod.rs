@@ -5,11 +5,10 @@
 //! `inventory`. Or add one at run time with [`ServerBuilder::hook`](crate::ServerBuilder::hook)
 //! and [`hook_fn`].
 
-mod client;
 mod context;
 mod registry;
 
-pub use client::Client;
+pub use crate::session::Client;
 pub use context::HookContext;
 pub use registry::{Hook, HookRegistration, HookRegistry, hook_fn};
 

@@ -43,7 +43,7 @@ impl Cursor {
         keys.iter()
             .zip(&self.values)
             .map(|(k, json)| {
-                Value::from_json(&def.meta.columns[k.column], json).map_err(|_| Error::validation("invalid cursor"))
+                def.meta.columns[k.column].parse_json(json).map_err(|_| Error::validation("invalid cursor"))
             })
             .collect()
     }

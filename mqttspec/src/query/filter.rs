@@ -370,7 +370,7 @@ impl Parser<'_> {
             ));
         }
         let typed = |json: &Json| -> Result<Value> {
-            match Value::from_json(column, json) {
+            match column.parse_json(json) {
                 Ok(Value::Null) => Err(Error::invalid_column(
                     column.name,
                     format!("operator `{}` needs a non-null value", op.as_str()),

@@ -1,11 +1,9 @@
 //! Rendering of the dynamic parts of a statement: conditions, sort, keyset predicates. Column
 //! names come only from the entity's generated metadata; every value becomes a bound parameter.
 
-use std::fmt::Write;
-
 use super::{Condition, Operator, SortKey, TextMatch};
-use crate::Dialect;
 use crate::entity::{ColumnType, EntityMeta};
+use crate::sql::{Dialect, FOLD};
 use crate::value::Value;
 
 /// Longest `in` list that SQLite gets as one parameter per value; longer ones are bound as one
@@ -41,7 +39,7 @@ impl SqlBuilder {
 
     /// Appends a quoted identifier; `name` comes from the generated metadata.
     pub fn push_ident(&mut self, name: &str) -> &mut Self {
-        crate::entity::push_ident(&mut self.sql, name);
+        crate::sql::push_ident(&mut self.sql, name);
         self
     }
 
@@ -49,18 +47,14 @@ impl SqlBuilder {
     pub fn push_param(&mut self, value: Value, ty: ColumnType) -> &mut Self {
         self.params.push((value, ty));
         let n = self.params.len();
-        match self.dialect {
-            Dialect::Sqlite => write!(self.sql, "?{n}"),
-            Dialect::Postgres => write!(self.sql, "${n}"),
-        }
-        .expect("write to String");
+        self.dialect.push_placeholder(&mut self.sql, n);
         self
     }
 
     /// SQLite's case-insensitive match: both sides through `mqttspec_fold` (Unicode lower case),
     /// as its own `LIKE` folds ASCII only.
     fn push_folded_like(&mut self, column: &str, pattern: String, ty: ColumnType) {
-        let fold = crate::db::FOLD;
+        let fold = FOLD;
         self.push(fold).push("(").push_ident(column).push(") LIKE ").push(fold).push("(");
         self.push_param(Value::Text(pattern), ty).push(") ESCAPE '\\'");
     }

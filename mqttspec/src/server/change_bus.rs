@@ -23,7 +23,7 @@ fn row_values(def: &EntityDef, json: &Json) -> Result<Option<Vec<Value>>> {
         .columns
         .iter()
         .zip(items)
-        .map(|(column, item)| Value::from_json(column, item).map_err(Error::internal))
+        .map(|(column, item)| column.parse_json(item).map_err(Error::internal))
         .collect::<Result<Vec<_>>>()
         .map(Some)
 }

@@ -12,8 +12,8 @@ use bytes::Bytes;
 
 use crate::entity::EntityDef;
 use crate::error::{Error, ErrorCode, Result};
-use crate::hooks::Client;
 use crate::query::Condition;
+use crate::session::Client;
 use crate::value::Value;
 use index::EntityIndex;
 

@@ -1,4 +1,5 @@
-//! The connected client as hooks see it.
+//! The session: who a connected client is (id, credentials, principal) and what the server keeps
+//! for it while it is connected. Hooks and subscriptions both see it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
