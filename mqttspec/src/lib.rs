@@ -39,6 +39,36 @@
 //! | `read_only` | returned, never written by clients (hooks may set it) |
 //! | `write_only` | written, never returned, never filtered on |
 //! | `filterable = false`, `sortable = false` | exclude from filters / sort |
+//!
+//! ## Field types and typed columns
+//! A field's Rust type says everything about its column through [`FieldType`] (class,
+//! nullability, range, SQL type per dialect, decoding): integers, floats, `bool`, `String`,
+//! `chrono::DateTime<Utc>`, `chrono::NaiveDate`, `uuid::Uuid`, `serde_json::Value`, `Option` of
+//! these, aliases, and your own types through [`field_type!`]. The derive also gives each field a
+//! typed [`Column`] constant, whose conditions the compiler checks:
+//!
+//! ```no_run
+//! # #[derive(mqttspec::SpecEntity)] struct User { id: i64, tenant_id: String, age: i32, name: String }
+//! # fn f(ctx: &mut mqttspec::HookContext) -> mqttspec::Result<()> {
+//! ctx.filter(User::TENANT_ID.eq("acme").and(User::AGE.between(18, 65).or(User::NAME.ilike("a%"))))?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Layers
+//! Each module uses only the ones below it (`scripts/layers` checks that no two use each other):
+//!
+//! ```text
+//! server        lifecycle, dispatch, workers, notifier, the broker gate
+//!   transport   embedded rmqtt broker | external broker (rumqttc)  -> protocol
+//!   subscription live subscriptions, their logs                      -> query, entity, session
+//!   hooks       the 17 points, HookContext, the registry             -> engine, db, query, session
+//! engine        read / create / update / delete / meta on one database -> db, query, protocol, entity
+//! protocol      envelopes, replies, notifications, topics, `meta`    -> query, entity
+//! db            pools, transactions, binding, error classification  -> query, entity, sql
+//! query         filters, options, cursors, typed columns, matcher, WHERE rendering -> entity, sql
+//! entity        metadata, FieldType, registry, fixed statements, DDL -> value, sql
+//! value · sql · session · operation · error                          (leaves)
+//! ```
 
 // Lets the derive's generated `::mqttspec::…` paths resolve inside this crate's own tests.
 #[cfg(test)]
