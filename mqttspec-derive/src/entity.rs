@@ -4,6 +4,7 @@ mod attr;
 mod expand;
 mod model;
 
+use darling::FromDeriveInput;
 use proc_macro2::TokenStream;
 
 pub fn expand(input: syn::DeriveInput) -> TokenStream {
@@ -13,7 +14,9 @@ pub fn expand(input: syn::DeriveInput) -> TokenStream {
             let compile_errors = errors.write_errors();
             // A stub impl keeps uses of the struct from cascading into "not an entity" errors.
             // Its field types are still checked, so an unsupported one is reported in this build too.
-            let stub = input.generics.params.is_empty().then(|| expand::stub(&input.ident, &field_types(&input)));
+            let krate = attr::EntityAttrs::from_derive_input(&input).ok().and_then(|a| a.krate);
+            let krate = krate.unwrap_or_else(|| syn::parse_quote!(::mqttspec));
+            let stub = expand::stub(&input, &krate, &field_types(&input));
             quote::quote! { #compile_errors #stub }
         }
     }

@@ -28,6 +28,7 @@
 //! | `entity = "e"` | name on the wire (default: the table name) |
 //! | `rename_all = "camelCase"` | column naming rule (serde's rule names) |
 //! | `read_only`, `no_create`, `no_update`, `no_delete` | restrict writes |
+//! | `crate = "path"` | where `mqttspec` is when the application re-exports it (also on `#[hook]`) |
 //!
 //! ## `#[spec(...)]` on a field
 //! | key | meaning |

@@ -23,6 +23,9 @@ pub struct EntityAttrs {
     pub no_create: Flag,
     pub no_update: Flag,
     pub no_delete: Flag,
+    /// Path of the `mqttspec` crate when it is re-exported: `crate = "my::mqttspec"`.
+    #[darling(rename = "crate")]
+    pub krate: Option<syn::Path>,
 }
 
 #[derive(FromField)]

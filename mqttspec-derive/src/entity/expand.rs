@@ -10,6 +10,7 @@ use super::model::{Column, Entity, Usable};
 
 pub fn entity(entity: &Entity) -> TokenStream {
     let ident = &entity.ident;
+    let krate = &entity.krate;
     let Entity { schema, table, name, primary_key, can_create, can_update, can_delete, .. } = entity;
     let rust_name = ident.to_string();
     let columns = entity.columns.iter().map(column_meta);
@@ -51,9 +52,11 @@ pub fn entity(entity: &Entity) -> TokenStream {
     });
     quote! {
         #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
         const _: () = {
-            use ::mqttspec::__private as __ms;
+            use #krate::__private as __ms;
 
+            #[automatically_derived]
             impl __ms::Entity for #ident {
                 const META: &'static __ms::EntityMeta = &__ms::EntityMeta {
                     rust_name: #rust_name,
@@ -134,15 +137,26 @@ fn usable_checks(c: &Column) -> Vec<TokenStream> {
 
 /// Emitted next to the compile errors so that uses of the struct elsewhere do not cascade into
 /// "trait `Entity` is not implemented" errors.
-pub fn stub(ident: &syn::Ident, field_types: &[syn::Type]) -> TokenStream {
+pub fn stub(input: &syn::DeriveInput, krate: &syn::Path, field_types: &[syn::Type]) -> TokenStream {
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let bounds = match where_clause {
+        Some(w) => quote!(#w, Self: ::core::marker::Send + ::core::marker::Sync + 'static),
+        None => quote!(where Self: ::core::marker::Send + ::core::marker::Sync + 'static),
+    };
+    // Only a non-generic struct's field types can be checked here: a generic one's depend on
+    // its parameters.
+    let field_types = if input.generics.params.is_empty() { field_types } else { &[] };
     let checks = field_types.iter().map(|ty| {
         quote_spanned! {ty.span()=> const _: __ms::ColumnType = <#ty as __ms::FieldType>::COLUMN; }
     });
     quote! {
         #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
         const _: () = {
-            use ::mqttspec::__private as __ms;
-            impl __ms::Entity for #ident {
+            use #krate::__private as __ms;
+            #[automatically_derived]
+            impl #impl_generics __ms::Entity for #ident #ty_generics #bounds {
                 const META: &'static __ms::EntityMeta = &__ms::STUB_META;
                 fn sql() -> &'static __ms::EntitySql { ::core::unreachable!() }
                 fn decode_sqlite(_: &__ms::SqliteRow) -> ::core::result::Result<Self, __ms::sqlx::Error> { ::core::unreachable!() }

@@ -39,6 +39,8 @@ pub enum Usable {
 
 pub struct Entity {
     pub ident: syn::Ident,
+    /// The path of the `mqttspec` crate (default `::mqttspec`).
+    pub krate: syn::Path,
     pub schema: String,
     pub table: String,
     pub name: String,
@@ -103,6 +105,7 @@ impl Entity {
             attrs.table.map(|t| t.as_str().to_owned()).unwrap_or_else(|| names::table_name(&attrs.ident.to_string()));
         let read_only = attrs.read_only.is_present();
         Ok(Entity {
+            krate: attrs.krate.unwrap_or_else(|| syn::parse_quote!(::mqttspec)),
             ident: attrs.ident,
             schema: attrs.schema.map(|s| s.as_str().to_owned()).unwrap_or_else(|| "public".into()),
             name: attrs.entity.map(|e| e.as_str().to_owned()).unwrap_or_else(|| table.clone()),
@@ -227,5 +230,111 @@ fn primary_key(struct_name: &syn::Ident, fields: &[FieldAttrs], columns: &[Colum
             errors.finish()?;
             unreachable!("at least one error was pushed")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::parse_quote;
+
+    use super::*;
+
+    fn errors(input: syn::DeriveInput) -> String {
+        match Entity::from_input(&input) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+        }
+    }
+
+    #[test]
+    fn names_keys_and_defaults() {
+        let input: syn::DeriveInput = parse_quote! {
+            #[spec(schema = "shop", rename_all = "camelCase", no_delete, crate = "app::mqttspec")]
+            struct OrderLine {
+                #[spec(primary_key, generated)]
+                line_id: i64,
+                unit_price: f64,
+                #[spec(write_only)]
+                secret: String,
+                #[spec(sortable = false, rename = "kind")]
+                r#type: String,
+            }
+        };
+        let entity = Entity::from_input(&input).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (entity.schema.as_str(), entity.table.as_str(), entity.name.as_str()),
+            ("shop", "order_lines", "order_lines")
+        );
+        let names: Vec<_> = entity.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["lineId", "unitPrice", "secret", "kind"]);
+        let constants: Vec<_> = entity.columns.iter().map(|c| c.constant.to_string()).collect();
+        assert_eq!(constants, ["LINE_ID", "UNIT_PRICE", "SECRET", "TYPE"]);
+        assert_eq!(entity.primary_key, 0);
+        assert!(entity.can_create && entity.can_update && !entity.can_delete);
+        assert!(matches!(entity.columns[2].filterable, Usable::No), "write-only is never exposed");
+        assert!(matches!(entity.columns[3].sortable, Usable::Off));
+        assert!(matches!(entity.columns[1].filterable, Usable::ByType), "the type decides");
+        let krate = &entity.krate;
+        assert_eq!(quote::quote!(#krate).to_string(), "app :: mqttspec");
+    }
+
+    #[test]
+    fn every_mistake_at_once() {
+        let all = errors(parse_quote! {
+            #[spec(rename_all = "Title Case", table = " ")]
+            struct User {
+                #[spec(primary_key)]
+                a: i64,
+                #[spec(primary_key, rename = "a")]
+                b: i64,
+                #[spec(read_only, write_only, filterable)]
+                c: String,
+            }
+        });
+        for expected in [
+            "unknown rename_all rule",
+            "`table` cannot be empty",
+            "second `primary_key`",
+            "two fields map to the column `a`",
+            "both `read_only` and `write_only`",
+            "cannot be `filterable`: a `write_only` column",
+        ] {
+            assert!(all.contains(expected), "{expected}: {all}");
+        }
+    }
+
+    #[test]
+    fn shapes_and_generics() {
+        assert!(
+            errors(parse_quote!(
+                struct T(i64);
+            ))
+            .contains("tuple struct")
+        );
+        assert!(
+            errors(parse_quote!(
+                enum E {
+                    A,
+                }
+            ))
+            .contains("is an enum")
+        );
+        assert!(
+            errors(parse_quote!(
+                struct W<T> {
+                    id: i64,
+                    v: T,
+                }
+            ))
+            .contains("generic struct")
+        );
+        assert!(
+            errors(parse_quote!(
+                struct N {
+                    name: String,
+                }
+            ))
+            .contains("no primary key")
+        );
     }
 }

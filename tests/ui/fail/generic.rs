@@ -6,4 +6,11 @@ struct Wrapper<T> {
     value: T,
 }
 
-fn main() {}
+// The stub impl keeps this from adding "not an entity" to the one error above.
+fn meta() -> &'static mqttspec::EntityMeta {
+    <Wrapper<String> as mqttspec::Entity>::META
+}
+
+fn main() {
+    let _ = meta;
+}
