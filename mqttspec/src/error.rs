@@ -168,3 +168,34 @@ impl Error {
 
 /// A `Result` with mqttspec's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a server did not start. Kept apart from the wire's [`ErrorCode`]s: no client ever sees
+/// these, and each names what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A setting of the builder is unusable.
+    #[error("{setting}: {problem}")]
+    Setting {
+        /// The builder setting.
+        setting: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The entities clash, or there are none.
+    #[error("entities: {}", .0.message())]
+    Entities(#[source] Error),
+    /// The database could not be opened, checked or prepared.
+    #[error("database: {}", .0.message())]
+    Database(#[source] Error),
+    /// The broker could not start (embedded), or refused the server or a setting (external).
+    #[error("broker: {}", .0.message())]
+    Broker(#[source] Error),
+}
+
+impl StartError {
+    /// The whole message (as `Display`).
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+}

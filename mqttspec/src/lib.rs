@@ -96,7 +96,7 @@ pub use entity::class;
 pub use entity::{
     ColumnMeta, ColumnType, Entity, EntityDef, EntityMeta, EntityRegistry, EntitySql, FieldType, SqlTypes,
 };
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, Result, StartError};
 pub use hooks::{Client, HookContext, HookPoint};
 pub use mqttspec_derive::{SpecEntity, hook};
 pub use operation::Operation;

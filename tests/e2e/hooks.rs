@@ -352,3 +352,42 @@ async fn builder_hooks_outlive_without_discovered_hooks_and_serve_with_shutdown_
     tokio::time::timeout(WAIT, serving).await.expect("stops after the signal").unwrap().unwrap();
     assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "the broker's port is free again");
 }
+
+/// A server dropped without `shutdown()` frees what it held (its hooks here) and its port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_server_frees_its_memory_and_port() {
+    let token = Arc::new(());
+    let held = token.clone();
+    let server = Server::builder()
+        .database(fresh_database(Backend::Sqlite).await)
+        .without_discovery()
+        .without_discovered_hooks()
+        .entity::<User>()
+        .create_tables(true)
+        .listen(([127, 0, 0, 1], 0).into())
+        .hook(
+            HookPoint::AfterRead,
+            0,
+            "holds the token",
+            hook_fn(move |_ctx| {
+                let _held = held.clone();
+                Box::pin(async { Ok(()) })
+            }),
+        )
+        .start()
+        .await
+        .unwrap();
+    let port = server.local_addr().expect("embedded broker").port();
+    let mut c = TestClient::connect(port, "reader", None).await.unwrap();
+    c.subscribe_own().await;
+    ok(&c.request(json!({"type": "subscription", "operation": "subscribe", "entity": "users"})).await);
+    ok(&c.request(json!({"operation": "read", "entity": "users"})).await);
+    assert!(Arc::strong_count(&token) > 1, "the server holds its hooks");
+    drop(server);
+    let deadline = std::time::Instant::now() + WAIT;
+    while Arc::strong_count(&token) > 1 || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "still held: {} references", Arc::strong_count(&token) - 1);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    drop(c);
+}

@@ -234,7 +234,8 @@ async fn a_sqlite_pool_built_elsewhere_is_refused_at_start() {
         .start()
         .await
         .expect_err("refused");
-    assert_eq!(error.code(), mqttspec::ErrorCode::Unavailable);
+    let mqttspec::StartError::Database(cause) = &error else { panic!("a database error: {error}") };
+    assert_eq!(cause.code(), mqttspec::ErrorCode::Unavailable);
     assert!(error.message().contains("mqttspec_fold"), "{}", error.message());
     let good = mqttspec::Database::connect(&url).await.unwrap();
     good.check().await.expect("Database::connect registers it");

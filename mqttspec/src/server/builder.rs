@@ -7,7 +7,6 @@ use std::time::Duration;
 use super::Server;
 use crate::db::Database;
 use crate::entity::{Entity, EntityDef};
-use crate::error::Result;
 use crate::hooks::{Hook, HookPoint, HookRegistry};
 use crate::transport::{ConnectRequest, EmbeddedConfig, ExternalBrokerConfig, QoS};
 
@@ -285,7 +284,7 @@ impl ServerBuilder {
     }
 
     /// Connects the database, starts the broker and begins serving.
-    pub async fn start(self) -> Result<Server> {
+    pub async fn start(self) -> std::result::Result<Server, crate::StartError> {
         Server::start(self.config).await
     }
 }

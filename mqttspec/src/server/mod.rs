@@ -3,6 +3,7 @@
 mod builder;
 mod change_bus;
 mod dispatch;
+mod gate;
 mod idempotency;
 mod notifier;
 mod reply_log;
@@ -25,14 +26,11 @@ use notifier::{Notifier, NotifierHandle};
 use crate::db::Database;
 use crate::engine::Engine;
 use crate::entity::{EntityDef, EntityRegistry};
-use crate::error::Result;
+use crate::error::{Result, StartError};
 use crate::hooks::{Client, HookContext, HookPoint, HookRegistry};
 use crate::protocol::Topics;
 use crate::subscription::SubscriptionRegistry;
-use crate::transport::{
-    ConnectDecision, ConnectRequest, EmbeddedBroker, ExternalBroker, Gate, InboundRequest, Publisher, Readiness,
-    Transport,
-};
+use crate::transport::{EmbeddedBroker, ExternalBroker, InboundRequest, Publisher, Readiness, Transport};
 
 /// A client's request queue with an external broker: above the connection's receive window.
 const EXTERNAL_QUEUE_PER_CLIENT: usize = 1100;
@@ -61,6 +59,18 @@ impl Health {
     /// Ready to serve: connected to the broker, the database answers.
     pub fn ready(&self) -> bool {
         self.broker == Readiness::Connected && self.database
+    }
+}
+
+/// A server dropped without [`Server::shutdown`] stops at once: its tasks end, its broker
+/// closes its listeners (with the embedded one), and its memory is freed. Requests in flight are
+/// not answered; use `shutdown` for a graceful end.
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.notifier.abort();
+        self.sweeper.abort();
+        // Closing the queues ends the workers once their current request is done.
+        self.core.lock_workers().clear();
     }
 }
 
@@ -112,32 +122,22 @@ impl Server {
         ServerBuilder::default()
     }
 
-    async fn start(config: Config) -> Result<Self> {
+    async fn start(config: Config) -> std::result::Result<Self, StartError> {
         if !Topics::valid_prefix(&config.topic_prefix) {
-            return Err(crate::Error::validation(format!(
-                "topic prefix `{}` is unusable: no wildcards, no empty levels, no leading `$`",
-                config.topic_prefix
-            )));
+            return Err(StartError::Setting {
+                setting: "topic_prefix",
+                problem: format!(
+                    "`{}` is unusable: no wildcards, no empty levels, no leading `$`",
+                    config.topic_prefix
+                ),
+            });
         }
-        let db = match &config.database {
-            Some(db) => db.clone(),
-            None => Database::connect(&config.database_url).await?,
-        };
         let mut defs: Vec<EntityDef> = config.entities.clone();
         if config.discover_entities {
             defs.extend(EntityRegistry::discovered());
         }
-        let registry = EntityRegistry::new(defs)?;
-        db.check().await?;
-        if config.create_tables {
-            db.create_tables(registry.entities()).await?;
-        }
-        if config.durable_replies {
-            reply_log::create_table(&db).await?;
-        }
-        if config.external.is_some() {
-            subscription_rows::create_table(&db).await?;
-        }
+        let registry = EntityRegistry::new(defs).map_err(StartError::Entities)?;
+        let db = prepare_database(&config, &registry).await.map_err(StartError::Database)?;
         let engine = Engine::new(db, Arc::new(registry)).with_max_limit(config.max_limit);
         let (notifier, notifier_handle) = Notifier::new();
         let core = Arc::new(Core {
@@ -163,14 +163,18 @@ impl Server {
             closing: AtomicBool::new(false),
             refusing: std::sync::atomic::AtomicUsize::new(0),
         });
-        let gate = Arc::new(CoreGate(core.clone()));
+        let gate = Arc::new(gate::CoreGate::new(&core));
         let broker: Box<dyn Transport> = match &core.config.external {
             Some(external) => {
                 let max_packet = core.config.embedded.max_packet_size;
                 let qos = core.config.request_qos;
-                Box::new(ExternalBroker::start(external, max_packet, qos, core.topics.clone(), gate).await?)
+                let broker = ExternalBroker::start(external, max_packet, qos, core.topics.clone(), gate).await;
+                Box::new(broker.map_err(StartError::Broker)?)
             }
-            None => Box::new(EmbeddedBroker::start(&core.config.embedded, core.topics.clone(), gate).await?),
+            None => {
+                let broker = EmbeddedBroker::start(&core.config.embedded, core.topics.clone(), gate).await;
+                Box::new(broker.map_err(StartError::Broker)?)
+            }
         };
         core.publisher.set(broker.publisher()).ok().expect("set once");
         core.instance.set(core.publisher().instance()).expect("set once");
@@ -281,6 +285,25 @@ impl Server {
         self.core.engine.db().close().await;
         tracing::info!("server stopped");
     }
+}
+
+/// Opens (or takes) the database, checks it, and creates what the configuration asks for.
+async fn prepare_database(config: &Config, registry: &EntityRegistry) -> Result<Database> {
+    let db = match &config.database {
+        Some(db) => db.clone(),
+        None => Database::connect(&config.database_url).await?,
+    };
+    db.check().await?;
+    if config.create_tables {
+        db.create_tables(registry.entities()).await?;
+    }
+    if config.durable_replies {
+        reply_log::create_table(&db).await?;
+    }
+    if config.external.is_some() {
+        subscription_rows::create_table(&db).await?;
+    }
+    Ok(db)
 }
 
 async fn shutdown_signal() {
@@ -458,172 +481,5 @@ impl Core {
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
         sender
-    }
-}
-
-/// The broker's view of the server.
-struct CoreGate(Arc<Core>);
-
-impl std::ops::Deref for CoreGate {
-    type Target = Core;
-    fn deref(&self) -> &Core {
-        &self.0
-    }
-}
-
-#[async_trait::async_trait]
-impl Gate for CoreGate {
-    async fn connect(&self, request: ConnectRequest) -> ConnectDecision {
-        if !self.accepting.load(Ordering::SeqCst) {
-            return ConnectDecision::Unavailable;
-        }
-        if let Some(check) = &self.config.credentials
-            && !check(&request)
-        {
-            return ConnectDecision::BadCredentials;
-        }
-        let client = Client::new(request.client_id.clone(), request.username, request.password, request.remote_addr);
-        if let Err(e) = self.run_client_hook(HookPoint::BeforeConnect, &client).await {
-            tracing::info!(client = %request.client_id, error = %e, "before_connect refused the client");
-            return ConnectDecision::NotAuthorized;
-        }
-        // The broker may keep an earlier session of this client id (queued replies and
-        // notifications): only the same principal inherits it.
-        let principal = client.principal();
-        let owner = SessionOwner { principal: principal.clone(), session: request.session };
-        let inherits = match self.lock_owners().insert(request.client_id.clone(), owner) {
-            Some(previous) => previous.principal == principal,
-            None => true,
-        };
-        let entry = ClientEntry { client, session: request.session, persistent: request.persistent };
-        let previous = self.lock_clients().insert(request.client_id.clone(), entry);
-        // A reconnect takes over the client id: the previous connection's identity, metadata,
-        // subscriptions and queue end here (its own disconnect, reported later, is then ignored).
-        if let Some(previous) = previous.filter(|p| p.session != request.session) {
-            self.end_session(&request.client_id, &previous.client, previous.persistent).await;
-        }
-        if !inherits {
-            // Another principal's subscriptions are not this one's to resume.
-            let ended = self.subscriptions.remove_client(&request.client_id);
-            self.forget_subscriptions(&ended).await;
-        }
-        if inherits {
-            ConnectDecision::Accept
-        } else {
-            tracing::info!(client = %request.client_id, "another principal's session discarded");
-            ConnectDecision::AcceptFresh
-        }
-    }
-
-    async fn session_ended(&self, client_id: &str, session: u64) {
-        let ended = {
-            let mut owners = self.lock_owners();
-            let ended = owners.get(client_id).is_some_and(|o| o.session == session);
-            if ended {
-                owners.remove(client_id);
-            }
-            ended
-        };
-        if ended {
-            // Resumable for the retention time, then gone.
-            self.subscriptions.end_client_session(client_id);
-        }
-    }
-
-    async fn connected(&self, client_id: &str, _session: u64) {
-        tracing::debug!(client = client_id, "connected");
-        let client = self.client(client_id);
-        // A persistent session is back: what its subscriptions queued meanwhile, in seq order.
-        let persistent = self.lock_clients().get(client_id).is_some_and(|e| e.persistent);
-        if persistent {
-            for subscription in self.subscriptions.of_client(client_id) {
-                if subscription.presence() == crate::subscription::Presence::Away {
-                    let after = subscription.last_delivered();
-                    self.notifier.replay(subscription, after).await;
-                }
-            }
-        }
-        if let Err(e) = self.run_client_hook(HookPoint::AfterConnect, &client).await {
-            tracing::warn!(client = client_id, error = %e, "after_connect hook failed");
-        }
-    }
-
-    async fn disconnected(&self, client_id: &str, session: u64) {
-        // A reconnect of the same client id can be reported before the old session's end.
-        let (client, persistent) = match self.lock_clients().get(client_id) {
-            Some(entry) if entry.session == session => (entry.client.clone(), entry.persistent),
-            _ => return,
-        };
-        {
-            let mut clients = self.lock_clients();
-            if clients.get(client_id).is_some_and(|e| e.session == session) {
-                clients.remove(client_id);
-            }
-        }
-        self.end_session(client_id, &client, persistent).await;
-    }
-
-    async fn request(&self, request: InboundRequest) -> std::result::Result<(), InboundRequest> {
-        if !self.accepting.load(Ordering::SeqCst) {
-            // Counted before `closing` is read: shutdown waits for every refusal that saw it unset.
-            self.refusing.fetch_add(1, Ordering::SeqCst);
-            let closing = self.closing.load(Ordering::SeqCst);
-            let outcome = if closing {
-                Err(request)
-            } else {
-                tracing::info!(client = %request.client_id, "request refused: shutting down");
-                let error =
-                    crate::Error::new(crate::ErrorCode::Unavailable, "the server is shutting down; retry later");
-                dispatch::refuse(&self.0, request, &error).await;
-                Ok(())
-            };
-            self.refusing.fetch_sub(1, Ordering::SeqCst);
-            return outcome;
-        }
-        let sender = self.0.worker(&request.client_id);
-        if let Err(mpsc::error::SendError(request)) = sender.send(request).await {
-            // The worker ended under us (its client reconnected): hand it to a fresh one.
-            if self.0.worker(&request.client_id).send(request).await.is_err() {
-                tracing::error!("request dropped: no worker takes it");
-            }
-        }
-        Ok(())
-    }
-
-    async fn remote_changes(&self, changes: bytes::Bytes) {
-        match change_bus::decode(self.engine.registry(), &changes) {
-            Ok(changes) if !changes.is_empty() => self.notifier.publish_remote(changes),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "undecodable changes from another instance"),
-        }
-    }
-
-    async fn ownership_changed(&self) {
-        self.hand_over_subscriptions(false, "the client is now served by another instance").await;
-    }
-
-    async fn instance_departed(&self, instance: &str) {
-        match subscription_rows::take_instance(self.engine.db(), instance).await {
-            Ok(rows) => {
-                for [id, client, schema, entity] in rows {
-                    let why = "the instance that held the subscription stopped";
-                    self.end_with_resync(&id, &client, &schema, &entity, 0, why).await;
-                }
-            }
-            Err(e) => tracing::warn!(instance, error = %e, "a departed instance's subscriptions not found"),
-        }
-    }
-
-    async fn refused(&self, request: InboundRequest) {
-        let error = crate::Error::new(crate::ErrorCode::Unauthorized, "refused by before_connect");
-        dispatch::refuse(&self.0, request, &error).await;
-    }
-
-    fn allow_publish(&self, client_id: &str, topic: &str) -> bool {
-        self.config.acl.as_ref().is_none_or(|acl| acl(client_id, topic, Access::Publish))
-    }
-
-    fn allow_subscribe(&self, client_id: &str, filter: &str) -> bool {
-        self.config.acl.as_ref().is_none_or(|acl| acl(client_id, filter, Access::Subscribe))
     }
 }

@@ -59,6 +59,13 @@ pub struct EmbeddedBroker {
     readiness: tokio::sync::watch::Sender<Readiness>,
 }
 
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        // The accept loop owns the listeners: ending it frees the ports.
+        self.accept.abort();
+    }
+}
+
 impl std::fmt::Debug for EmbeddedBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddedBroker").field("tcp", &self.tcp_addr).field("ws", &self.ws_addr).finish()

@@ -46,6 +46,15 @@ pub struct ExternalBroker {
     topics: Topics,
 }
 
+impl Drop for ExternalBroker {
+    fn drop(&mut self) {
+        if let Some(eventloop) = self.eventloop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            eventloop.abort();
+        }
+        self.intake.abort();
+    }
+}
+
 impl std::fmt::Debug for ExternalBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExternalBroker").field("readiness", &*self.shared.readiness.borrow()).finish_non_exhaustive()
