@@ -27,8 +27,9 @@ pub struct HookContext {
     pub(crate) tx: Option<SharedTx>,
 }
 
+/// One constructor per kind of hook point: each says what its points see.
 impl HookContext {
-    pub(crate) fn new(point: HookPoint, client: Client) -> Self {
+    fn new(point: HookPoint, client: Client) -> Self {
         Self {
             point,
             client,
@@ -44,9 +45,68 @@ impl HookContext {
         }
     }
 
-    /// Moves an engine stage into a context (the engine's interceptor seam).
-    pub(crate) fn from_stage(point: HookPoint, client: Client, def: &EntityDef, stage: &mut Stage) -> Self {
+    /// `before/after_connect` and `before/after_disconnect`: the client only.
+    pub(crate) fn connection(point: HookPoint, client: Client) -> Self {
+        Self::new(point, client)
+    }
+
+    /// `before_handle`: the request's operation and id, and its entity when it names a known one.
+    pub(crate) fn handle(client: Client, operation: Operation, message_id: &str, entity: Option<EntityDef>) -> Self {
+        let mut ctx = Self::new(HookPoint::BeforeHandle, client);
+        ctx.operation = Some(operation);
+        ctx.message_id = Some(message_id.to_owned());
+        ctx.entity = entity;
+        ctx
+    }
+
+    /// `before_subscribe` (then `before_read` and `after_subscribe` on the same context): the
+    /// entity and the subscription's options.
+    pub(crate) fn subscribe(client: Client, def: EntityDef, message_id: &str, options: QueryOptions) -> Self {
+        let mut ctx = Self::new(HookPoint::BeforeSubscribe, client);
+        ctx.entity = Some(def);
+        ctx.operation = Some(Operation::Subscribe);
+        ctx.message_id = Some(message_id.to_owned());
+        ctx.options = options;
+        ctx
+    }
+
+    /// `before_unsubscribe` (then `after_unsubscribe`): the subscription and its entity.
+    pub(crate) fn unsubscribe(client: Client, def: EntityDef, message_id: &str, subscription_id: &str) -> Self {
+        let mut ctx = Self::new(HookPoint::BeforeUnsubscribe, client);
+        ctx.entity = Some(def);
+        ctx.operation = Some(Operation::Unsubscribe);
+        ctx.message_id = Some(message_id.to_owned());
+        ctx.subscription_id = Some(subscription_id.to_owned());
+        ctx
+    }
+
+    /// `after_read` of a notification: the change's operation and row, for one subscription.
+    pub(crate) fn notification(
+        client: Client,
+        def: EntityDef,
+        operation: Operation,
+        subscription_id: &str,
+        data: Json,
+    ) -> Self {
+        let mut ctx = Self::new(HookPoint::AfterRead, client);
+        ctx.entity = Some(def);
+        ctx.operation = Some(operation);
+        ctx.subscription_id = Some(subscription_id.to_owned());
+        ctx.result = Some(data);
+        ctx
+    }
+
+    /// The engine's operations (read, create, update, delete): moves an engine stage into a
+    /// context (the engine's interceptor seam).
+    pub(crate) fn from_stage(
+        point: HookPoint,
+        client: Client,
+        def: &EntityDef,
+        message_id: &str,
+        stage: &mut Stage,
+    ) -> Self {
         let mut ctx = Self::new(point, client);
+        ctx.message_id = Some(message_id.to_owned());
         ctx.entity = Some(*def);
         ctx.operation = Some(stage.operation);
         ctx.target = stage.target.take();

@@ -6,6 +6,7 @@ mod dispatch;
 mod gate;
 mod idempotency;
 mod notifier;
+mod operations;
 mod reply_log;
 mod subscription_rows;
 
@@ -451,7 +452,7 @@ impl Core {
         if !self.hooks.has(point) {
             return Ok(());
         }
-        let mut ctx = HookContext::new(point, client.clone());
+        let mut ctx = HookContext::connection(point, client.clone());
         self.hooks.run(&mut ctx).await
     }
 

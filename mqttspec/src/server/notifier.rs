@@ -114,11 +114,8 @@ async fn notify(core: &Core, change: Change) {
         let Some(row) = row else { continue };
         let mut data = project(&def, row, subscription.projection.as_deref());
         if core.hooks.has(HookPoint::AfterRead) {
-            let mut ctx = HookContext::new(HookPoint::AfterRead, subscription.client.clone());
-            ctx.entity = Some(def);
-            ctx.operation = Some(change.operation);
-            ctx.subscription_id = Some(subscription.id.clone());
-            ctx.result = Some(data);
+            let client = subscription.client.clone();
+            let mut ctx = HookContext::notification(client, def, change.operation, &subscription.id, data);
             if let Err(e) = core.hooks.run(&mut ctx).await {
                 tracing::debug!(subscription = %subscription.id, error = %e, "after_read withheld a notification");
                 continue;

@@ -1,0 +1,159 @@
+//! The operations a request can ask for, behind one entry (`execute`) that dispatch calls:
+//! `before_handle`, then the query engine's (read, create, update, delete, meta) with their hooks
+//! around them, or the subscriptions' (`subscriptions`).
+
+mod subscriptions;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value as Json;
+
+use super::Core;
+use super::reply_log::{self, Requester};
+use crate::db::Conn;
+use crate::engine::{Interceptor, Request, Stage};
+use crate::entity::EntityDef;
+use crate::error::{Error, ErrorCode, Result};
+use crate::hooks::{Client, HookContext, HookPoint, HookRegistry};
+use crate::operation::Operation;
+use crate::protocol::{Envelope, success_reply};
+use crate::subscription::Subscription;
+
+/// What an executed request answers.
+pub(super) enum Answer {
+    /// Reply data and metadata.
+    Data(Json, Option<Json>),
+    /// A write's reply, built inside its transaction and logged with it.
+    Logged(Bytes),
+    /// A write that had committed before (a redelivery): its logged reply.
+    Repeat(Bytes),
+    /// A resumed subscription: reply data, then its notifications after the seq.
+    Resumed(Json, Arc<Subscription>, u64),
+}
+
+/// Runs one request's operation: `before_handle`, then the engine's operations or the
+/// subscriptions'.
+pub(super) async fn execute(
+    core: &Arc<Core>,
+    client: &Client,
+    envelope: &Envelope,
+    who: &Requester<'_>,
+) -> Result<Answer> {
+    let operation = envelope.operation.expect("requests carry an operation");
+    if core.hooks.has(HookPoint::BeforeHandle) {
+        let entity = envelope.entity.as_deref();
+        let entity = entity.and_then(|e| core.engine.registry().find(envelope.schema.as_deref(), e).ok().copied());
+        let mut ctx = HookContext::handle(client.clone(), operation, &envelope.id, entity);
+        core.hooks.run(&mut ctx).await.map_err(|e| match e.code() {
+            ErrorCode::Forbidden | ErrorCode::ValidationError | ErrorCode::InternalError | ErrorCode::HookError => e,
+            _ => Error::new(ErrorCode::Unauthorized, e.message().to_owned()),
+        })?;
+    }
+    // A write that committed before is found by its claim in the write's own transaction (no
+    // extra round trip for the writes that are new).
+    let logged = core.config.durable_replies && operation.is_write();
+    match operation {
+        Operation::Subscribe => subscriptions::subscribe(core, client, envelope).await,
+        Operation::Unsubscribe => subscriptions::unsubscribe(core, client, envelope).await,
+        _ => {
+            let request = Request {
+                schema: envelope.schema.as_deref(),
+                entity: envelope.entity.as_deref(),
+                operation,
+                record_id: envelope.record_id.as_ref(),
+                data: envelope.data.as_ref(),
+                options: envelope.options.as_ref(),
+            };
+            let mut hooks = HookInterceptor {
+                hooks: &core.hooks,
+                client,
+                message_id: &envelope.id,
+                log: logged.then_some(who),
+                logged: None,
+                superseded: false,
+            };
+            let outcome = match core.engine.execute_with(request, &mut hooks).await {
+                Ok(outcome) => outcome,
+                // Another run of this request (a redelivery on another instance) committed first.
+                Err(_) if hooks.superseded => {
+                    let reply = reply_log::find(core.engine.db(), who).await?;
+                    return reply.map(Answer::Repeat).ok_or_else(|| Error::internal("a logged reply vanished"));
+                }
+                Err(e) => return Err(e),
+            };
+            if !outcome.changes.is_empty() {
+                core.notifier.publish(outcome.changes).await;
+            }
+            Ok(match hooks.logged {
+                Some(reply) => Answer::Logged(reply),
+                None => Answer::Data(outcome.data, outcome.metadata),
+            })
+        }
+    }
+}
+
+/// Runs the hooks of the engine's operations, inside its transaction for writes.
+struct HookInterceptor<'a> {
+    hooks: &'a HookRegistry,
+    client: &'a Client,
+    message_id: &'a str,
+    /// Writes: log the reply inside the transaction under this requester.
+    log: Option<&'a Requester<'a>>,
+    /// The reply logged with the write.
+    logged: Option<Bytes>,
+    /// Another run of the same request had logged its reply: this one rolled back.
+    superseded: bool,
+}
+
+impl HookInterceptor<'_> {
+    async fn run(&mut self, point: HookPoint, def: &EntityDef, stage: &mut Stage) -> Result<()> {
+        if !self.hooks.has(point) {
+            return Ok(());
+        }
+        let mut ctx = HookContext::from_stage(point, self.client.clone(), def, self.message_id, stage);
+        let result = self.hooks.run(&mut ctx).await;
+        ctx.into_stage(stage);
+        result
+    }
+}
+
+impl Interceptor for HookInterceptor<'_> {
+    async fn before(&mut self, def: &EntityDef, stage: &mut Stage) -> Result<()> {
+        let point = match stage.operation {
+            Operation::Create => HookPoint::BeforeCreate,
+            Operation::Update => HookPoint::BeforeUpdate,
+            Operation::Delete => HookPoint::BeforeDelete,
+            _ => HookPoint::BeforeRead,
+        };
+        self.run(point, def, stage).await
+    }
+
+    async fn after(&mut self, def: &EntityDef, stage: &mut Stage) -> Result<()> {
+        let point = match stage.operation {
+            Operation::Create => HookPoint::AfterCreate,
+            Operation::Update => HookPoint::AfterUpdate,
+            Operation::Delete => HookPoint::AfterDelete,
+            _ => HookPoint::AfterRead,
+        };
+        self.run(point, def, stage).await
+    }
+
+    async fn began(&mut self, conn: &mut Conn<'_>) -> Result<()> {
+        let Some(who) = self.log else { return Ok(()) };
+        if !reply_log::claim(conn, who).await? {
+            self.superseded = true;
+            return Err(Error::new(ErrorCode::Conflict, "this request was answered by another run"));
+        }
+        Ok(())
+    }
+
+    async fn committing(&mut self, conn: &mut Conn<'_>, data: &Json) -> Result<()> {
+        let Some(who) = self.log else { return Ok(()) };
+        let reply = success_reply(self.message_id, data.clone(), None);
+        let reply = Bytes::from(serde_json::to_vec(&reply).expect("serializable"));
+        reply_log::complete(conn, who, &reply).await?;
+        self.logged = Some(reply);
+        Ok(())
+    }
+}
