@@ -1,9 +1,13 @@
 //! SQL text common to every layer that writes SQL: the dialects, quoted identifiers and
-//! placeholders, and the name of the Unicode case-folding function. It depends on nothing else
-//! in the crate.
+//! placeholders, the name of the Unicode case-folding function, and how SQLite stores the values
+//! it has no type for. It depends only on `value`.
 
 use std::ffi::CStr;
 use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use crate::value::Value;
 
 /// The SQL dialect of a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +56,37 @@ pub(crate) const FOLD: &str = match FOLD_NAME.to_str() {
     Ok(name) => name,
     Err(_) => panic!("the name is ASCII"),
 };
+
+/// The text SQLite stores for the types it has no type of its own for (timestamps, dates,
+/// UUIDs, JSON); `None` for the others.
+pub(crate) fn sqlite_text(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::Timestamp(t) => sqlite_timestamp(t),
+        Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Value::Uuid(u) => u.hyphenated().to_string(),
+        Value::Json(v) => v.to_string(),
+        _ => return None,
+    })
+}
+
+/// The value as SQLite stores it, in JSON (for lists bound as one JSON array).
+pub(crate) fn sqlite_json(value: &Value) -> serde_json::Value {
+    if let Some(text) = sqlite_text(value) {
+        return text.into();
+    }
+    match value {
+        Value::Int(n) => (*n).into(),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+        Value::Bool(b) => i64::from(*b).into(),
+        Value::Text(s) => s.as_str().into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// The canonical text form used for SQLite storage of timestamps: fixed width, so text order is time order.
+pub(crate) fn sqlite_timestamp(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
 
 #[cfg(test)]
 mod tests {

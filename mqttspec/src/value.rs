@@ -119,37 +119,6 @@ impl Value {
             Value::Json(_) => ColumnType::Json,
         })
     }
-
-    /// The text SQLite stores for the types it has no type of its own for (timestamps, dates,
-    /// UUIDs, JSON); `None` for the others.
-    pub(crate) fn sqlite_text(&self) -> Option<String> {
-        Some(match self {
-            Value::Timestamp(t) => Value::sqlite_timestamp(t),
-            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
-            Value::Uuid(u) => u.hyphenated().to_string(),
-            Value::Json(v) => v.to_string(),
-            _ => return None,
-        })
-    }
-
-    /// The value as SQLite stores it, in JSON (for lists bound as one JSON array).
-    pub(crate) fn sqlite_json(&self) -> serde_json::Value {
-        if let Some(text) = self.sqlite_text() {
-            return text.into();
-        }
-        match self {
-            Value::Int(n) => (*n).into(),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
-            Value::Bool(b) => i64::from(*b).into(),
-            Value::Text(s) => s.as_str().into(),
-            _ => serde_json::Value::Null,
-        }
-    }
-
-    /// The canonical text form used for SQLite storage of timestamps: fixed width, so text order is time order.
-    pub(crate) fn sqlite_timestamp(t: &DateTime<Utc>) -> String {
-        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-    }
 }
 
 /// Why a text value with U+0000 is refused: PostgreSQL cannot store it and SQLite's pattern

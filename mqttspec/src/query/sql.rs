@@ -129,7 +129,7 @@ impl SqlBuilder {
                 if self.dialect == Dialect::Sqlite && values.len() > SQLITE_INLINE_LIST {
                     // One JSON parameter instead of one per value: SQLite allows 32,766
                     // parameters per statement, 64 lists of 1,000 would exceed it.
-                    let list = serde_json::Value::Array(values.iter().map(Value::sqlite_json).collect());
+                    let list = serde_json::Value::Array(values.iter().map(crate::sql::sqlite_json).collect());
                     self.push("SELECT value FROM json_each(")
                         .push_param(Value::Text(list.to_string()), ColumnType::Text);
                     self.push("))");

@@ -7,7 +7,8 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::mpsc;
 
-use super::{ClientEntry, Core, SessionOwner, change_bus, dispatch, subscription_rows};
+use super::shared::{ClientEntry, Core, SessionOwner};
+use super::{change_bus, dispatch, subscription_rows};
 use crate::hooks::{Client, HookPoint};
 use crate::server::Access;
 use crate::transport::{ConnectDecision, ConnectRequest, Gate, InboundRequest};
