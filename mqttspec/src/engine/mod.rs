@@ -81,6 +81,13 @@ pub struct Stage {
     pub(crate) tx: Option<SharedTx>,
 }
 
+impl Stage {
+    /// The stage of one write inside `tx`.
+    fn write(operation: Operation, target: Option<Value>, data: Option<Map<String, Json>>, tx: &SharedTx) -> Self {
+        Self { operation, target, options: QueryOptions::default(), data, result: None, tx: Some(tx.clone()) }
+    }
+}
+
 /// Where the runtime hooks into an operation. `before` runs after validation and before the
 /// statement; `after` after the statement and before commit, inside the same transaction.
 /// For a batch create both run once per record.
@@ -268,19 +275,11 @@ impl Engine {
         for (i, record) in records.iter().enumerate() {
             WriteData::check_client_keys(def, record, false).map_err(|e| at_index(e, batch, i))?;
         }
-        let tx = SharedTx::new(self.db.begin().await?);
-        hooks.began(&mut tx.engine()?.conn()).await?;
+        let tx = self.begin_write(hooks).await?;
         let mut created = Vec::with_capacity(records.len());
         let mut changes = Vec::with_capacity(records.len());
         for (i, record) in records.into_iter().enumerate() {
-            let mut stage = Stage {
-                operation: Operation::Create,
-                target: None,
-                options: QueryOptions::default(),
-                data: Some(record.clone()),
-                result: None,
-                tx: Some(tx.clone()),
-            };
+            let mut stage = Stage::write(Operation::Create, None, Some(record.clone()), &tx);
             let row: Result<Json> = async {
                 hooks.before(def, &mut stage).await?;
                 let data = WriteData::for_create(def, stage.data.as_ref().expect("set above"), Origin::Trusted)?;
@@ -295,9 +294,7 @@ impl Engine {
             created.push(row.map_err(|e| at_index(e, batch, i))?);
         }
         let data = if batch { Json::Array(created) } else { created.pop().unwrap_or(Json::Null) };
-        hooks.committing(&mut tx.engine()?.conn(), &data).await?;
-        tx.commit().await?;
-        Ok(Outcome { data, metadata: None, changes })
+        Self::commit_write(tx, data, changes, hooks).await
     }
 
     async fn update(&self, def: &EntityDef, request: Request<'_>, hooks: &mut impl Interceptor) -> Result<Outcome> {
@@ -312,16 +309,8 @@ impl Engine {
             return Err(Error::validation("update needs `record_id` or the primary key inside `data`"));
         }
         WriteData::check_client_keys(def, object, true)?;
-        let tx = SharedTx::new(self.db.begin().await?);
-        hooks.began(&mut tx.engine()?.conn()).await?;
-        let mut stage = Stage {
-            operation: Operation::Update,
-            target,
-            options: QueryOptions::default(),
-            data: Some(object.clone()),
-            result: None,
-            tx: Some(tx.clone()),
-        };
+        let tx = self.begin_write(hooks).await?;
+        let mut stage = Stage::write(Operation::Update, target, Some(object.clone()), &tx);
         hooks.before(def, &mut stage).await?;
         let pk = stage.target.clone().ok_or_else(|| Error::validation("update needs a target"))?;
         let data = WriteData::for_update(def, stage.data.as_ref().expect("set above"), Origin::Trusted)?;
@@ -332,11 +321,8 @@ impl Engine {
         stage.result = Some(Json::Object(def.row_json(&new)));
         hooks.after(def, &mut stage).await?;
         stage.tx = None;
-        let data = stage.result.unwrap_or(Json::Null);
-        hooks.committing(&mut tx.engine()?.conn(), &data).await?;
-        tx.commit().await?;
         let change = Change { entity: *def, operation: Operation::Update, old: Some(old), new: Some(new) };
-        Ok(Outcome { data, metadata: None, changes: vec![change] })
+        Self::commit_write(tx, stage.result.unwrap_or(Json::Null), vec![change], hooks).await
     }
 
     async fn delete(&self, def: &EntityDef, request: Request<'_>, hooks: &mut impl Interceptor) -> Result<Outcome> {
@@ -351,27 +337,36 @@ impl Engine {
         if target.is_none() {
             return Err(Error::validation("delete needs `record_id` or the primary key inside `data`"));
         }
-        let tx = SharedTx::new(self.db.begin().await?);
-        hooks.began(&mut tx.engine()?.conn()).await?;
-        let mut stage = Stage {
-            operation: Operation::Delete,
-            target,
-            options: QueryOptions::default(),
-            data: None,
-            result: None,
-            tx: Some(tx.clone()),
-        };
+        let tx = self.begin_write(hooks).await?;
+        let mut stage = Stage::write(Operation::Delete, target, None, &tx);
         hooks.before(def, &mut stage).await?;
         let pk = stage.target.clone().ok_or_else(|| Error::validation("delete needs a target"))?;
         let old = self.delete_row(&mut tx.engine()?.conn(), def, &pk, &stage.options.filter).await?;
         stage.result = Some(json!({ "deleted": true, "id": pk.to_json() }));
         hooks.after(def, &mut stage).await?;
         stage.tx = None;
-        let data = stage.result.unwrap_or(Json::Null);
+        let change = Change { entity: *def, operation: Operation::Delete, old: Some(old), new: None };
+        Self::commit_write(tx, stage.result.unwrap_or(Json::Null), vec![change], hooks).await
+    }
+
+    /// Opens a write's transaction and lets the interceptor claim it (`began`).
+    async fn begin_write(&self, hooks: &mut impl Interceptor) -> Result<SharedTx> {
+        let tx = SharedTx::new(self.db.begin().await?);
+        hooks.began(&mut tx.engine()?.conn()).await?;
+        Ok(tx)
+    }
+
+    /// Ends a write: the interceptor sees the reply data inside the transaction (`committing`),
+    /// then it commits.
+    async fn commit_write(
+        tx: SharedTx,
+        data: Json,
+        changes: Vec<Change>,
+        hooks: &mut impl Interceptor,
+    ) -> Result<Outcome> {
         hooks.committing(&mut tx.engine()?.conn(), &data).await?;
         tx.commit().await?;
-        let change = Change { entity: *def, operation: Operation::Delete, old: Some(old), new: None };
-        Ok(Outcome { data, metadata: None, changes: vec![change] })
+        Ok(Outcome { data, metadata: None, changes })
     }
 
     /// Reads one row by primary key that also satisfies `guard`; `not_found` otherwise.

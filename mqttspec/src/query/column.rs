@@ -62,19 +62,10 @@ impl<E> Filter<E> {
 
     /// Either condition.
     pub fn or(self, other: Filter<E>) -> Self {
-        let (a, b) = match (self.condition, other.condition) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => return Self { condition: Err(e), _entity: PhantomData },
-        };
-        let mut items = match a {
-            Condition::Or(items) => items,
-            c => vec![c],
-        };
-        match b {
-            Condition::Or(more) => items.extend(more),
-            c => items.push(c),
+        match (self.condition, other.condition) {
+            (Ok(a), Ok(b)) => Self::new(a.or(b)),
+            (Err(e), _) | (_, Err(e)) => Self { condition: Err(e), _entity: PhantomData },
         }
-        Self::new(Condition::Or(items))
     }
 
     /// The condition, as the engine runs it; `validation_error` for a value the types let

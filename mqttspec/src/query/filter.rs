@@ -213,15 +213,23 @@ impl Condition {
 
     /// `self AND other`, flattening nested ANDs.
     pub fn and(self, other: Condition) -> Condition {
-        let mut items = match self {
-            Condition::And(items) => items,
-            c => vec![c],
+        Condition::And(self.joined(other, true))
+    }
+
+    /// `self OR other`, flattening nested ORs.
+    pub fn or(self, other: Condition) -> Condition {
+        Condition::Or(self.joined(other, false))
+    }
+
+    /// The items of `self` and `other` under AND (`all`) or OR, each group of the same kind opened.
+    fn joined(self, other: Condition, all: bool) -> Vec<Condition> {
+        let items = |c: Condition| match (c, all) {
+            (Condition::And(items), true) | (Condition::Or(items), false) => items,
+            (c, _) => vec![c],
         };
-        match other {
-            Condition::And(more) => items.extend(more),
-            c => items.push(c),
-        }
-        Condition::And(items)
+        let mut joined = items(self);
+        joined.extend(items(other));
+        joined
     }
 
     /// Parses and validates the JSON of `options.filters` (an array).

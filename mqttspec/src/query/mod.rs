@@ -6,6 +6,8 @@ mod filter;
 mod matcher;
 mod options;
 mod sql;
+#[cfg(test)]
+mod tests;
 
 pub use column::{Column, Filter, Operand};
 pub use cursor::Cursor;
