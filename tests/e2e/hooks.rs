@@ -391,3 +391,42 @@ async fn a_dropped_server_frees_its_memory_and_port() {
     }
     drop(c);
 }
+
+/// `add_hook` names a hook's options; `hook_fn!` writes the `Box::pin`. Higher priorities run
+/// first, so the lower one has the last word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_hook_options_and_the_hook_fn_macro() {
+    use mqttspec::hooks::HookSpec;
+    let stamp = |origin: &'static str| {
+        mqttspec::hook_fn!(move |ctx| async move {
+            ctx.set_field("origin", json!(origin));
+            Ok(())
+        })
+    };
+    let server = Server::builder()
+        .database(fresh_database(Backend::Sqlite).await)
+        .without_discovery()
+        .without_discovered_hooks()
+        .entity::<Gadget>()
+        .entity::<User>()
+        .create_tables(true)
+        .listen(([127, 0, 0, 1], 0).into())
+        .add_hook(HookSpec::new(HookPoint::BeforeCreate, stamp("low")).entity::<Gadget>().priority(1).name("low"))
+        .add_hook(HookSpec::new(HookPoint::BeforeCreate, stamp("high")).entity::<Gadget>().priority(10).name("high"))
+        .add_hook(HookSpec::new(
+            HookPoint::BeforeDelete,
+            mqttspec::hook_fn!(|_ctx| async { Err(Error::conflict("kept")) }),
+        ))
+        .start()
+        .await
+        .unwrap();
+    let mut c = TestClient::connect(server.local_addr().expect("embedded broker").port(), "maker", None).await.unwrap();
+    c.subscribe_own().await;
+    let gadget = ok(&c.request(json!({"operation": "create", "entity": "gadgets", "data": {"label": "g"}})).await);
+    assert_eq!(gadget["origin"], "low", "the lower priority ran last");
+    let user =
+        ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "u", "email": "u@x"}})).await);
+    assert_eq!(user.get("origin"), None, "entity-scoped");
+    let reply = c.request(json!({"operation": "delete", "entity": "gadgets", "record_id": gadget["id"]})).await;
+    assert_eq!(reply["error"]["message"], "kept", "{reply}");
+}

@@ -10,7 +10,7 @@ mod registry;
 
 pub use crate::session::Client;
 pub use context::HookContext;
-pub use registry::{Hook, HookRegistration, HookRegistry, hook_fn};
+pub use registry::{Hook, HookRegistration, HookRegistry, HookSpec, hook_fn};
 
 /// Where a hook runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

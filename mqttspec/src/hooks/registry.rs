@@ -27,12 +27,70 @@ where
     }
 }
 
-/// Helps a closure become a [`Hook`]: `hook_fn(|ctx| Box::pin(async move { ... Ok(()) }))`.
+/// Makes a closure a [`Hook`] without writing `Box::pin`:
+/// `hook_fn!(|ctx| async move { ctx.set_field("origin", json!("api")); Ok(()) })`, or
+/// `hook_fn!(move |ctx| async move { ... })` to capture.
+///
+/// (The future borrows the context for as long as it runs, and must be `Send` to run on the
+/// server's tasks: stable Rust cannot say that of an async closure yet, so the macro boxes it.)
+#[macro_export]
+macro_rules! hook_fn {
+    (move |$ctx:ident| $body:expr) => {
+        $crate::hooks::hook_fn(move |$ctx| ::std::boxed::Box::pin($body))
+    };
+    (|$ctx:ident| $body:expr) => {
+        $crate::hooks::hook_fn(|$ctx| ::std::boxed::Box::pin($body))
+    };
+}
+
+/// Helps a closure become a [`Hook`]: `hook_fn(|ctx| Box::pin(async move { ... Ok(()) }))`
+/// (the [`hook_fn!`](crate::hook_fn!) macro writes the `Box::pin`).
 pub fn hook_fn<F>(f: F) -> F
 where
     F: for<'a> Fn(&'a mut HookContext) -> BoxFuture<'a, Result<()>> + Send + Sync + 'static,
 {
     f
+}
+
+/// A hook with its options by name, for [`ServerBuilder::add_hook`](crate::ServerBuilder::add_hook):
+/// `HookSpec::new(HookPoint::AfterCreate, f).entity::<User>().priority(10).name("audit")`.
+pub struct HookSpec {
+    point: HookPoint,
+    entity: Option<EntityDef>,
+    priority: i32,
+    name: String,
+    hook: Arc<dyn Hook>,
+}
+
+impl HookSpec {
+    /// A hook at `point`, for every entity, priority 0, named after the point.
+    pub fn new(point: HookPoint, hook: impl Hook) -> Self {
+        Self { point, entity: None, priority: 0, name: format!("{point}"), hook: Arc::new(hook) }
+    }
+
+    /// Runs for entity `E` only.
+    pub fn entity<E: crate::Entity>(mut self) -> Self {
+        self.entity = Some(EntityDef::of::<E>());
+        self
+    }
+
+    /// Order within the point: higher runs first (default 0); equal priorities run in name order.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The name in logs and in the order of equal priorities.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+impl std::fmt::Debug for HookSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookSpec").field("point", &self.point).field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 /// Submitted by `#[hook(...)]`; the server collects them.
@@ -96,6 +154,13 @@ impl HookRegistry {
             mine.extend(entries.iter().cloned());
             mine.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
         }
+    }
+
+    /// Adds a hook described by a [`HookSpec`].
+    pub fn add_spec(&mut self, spec: HookSpec) {
+        let entries = self.by_point.entry(spec.point).or_default();
+        entries.push(Entry { name: spec.name, entity: spec.entity, priority: spec.priority, hook: spec.hook });
+        entries.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
     }
 
     /// Adds a hook for one point, optionally restricted to one entity.

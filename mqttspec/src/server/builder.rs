@@ -140,6 +140,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds a hook with its options by name:
+    /// `.add_hook(HookSpec::new(HookPoint::AfterCreate, hook_fn!(|ctx| async move { Ok(()) })).priority(5))`.
+    pub fn add_hook(mut self, spec: crate::hooks::HookSpec) -> Self {
+        self.config.hooks.add_spec(spec);
+        self
+    }
+
     /// Adds a hook that runs for entity `E` only.
     pub fn hook_for<E: Entity>(mut self, point: HookPoint, priority: i32, name: &str, hook: impl Hook) -> Self {
         self.config.hooks.add(point, Some(EntityDef::of::<E>()), priority, name, hook);
