@@ -183,8 +183,28 @@ impl TestClient {
         Self::connect_session(port, id, credentials, will, true).await
     }
 
-    /// Connects with a clean (`true`) or persistent session.
+    /// Connects with a clean (`true`) or persistent session. A CONNACK "server unavailable" is
+    /// transient (rmqtt answers it to a reconnect racing the end of the client id's previous
+    /// connection): the client connects again, as MQTT clients do.
     pub async fn connect_session(
+        port: u16,
+        id: &str,
+        credentials: Option<(&str, &str)>,
+        will: Option<&str>,
+        clean: bool,
+    ) -> Result<Self, String> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            match Self::connect_once(port, id, credentials, will, clean).await {
+                Err(refused) if refused == "ServiceUnavailable" && std::time::Instant::now() < deadline => {
+                    tokio::task::yield_now().await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn connect_once(
         port: u16,
         id: &str,
         credentials: Option<(&str, &str)>,
