@@ -223,19 +223,22 @@ async fn gadgets_are_forever(_ctx: &mut HookContext) -> mqttspec::Result<()> {
     Err(Error::forbidden("gadgets cannot be deleted"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attribute_hooks_register_themselves() {
-    let db = fresh_database(Backend::Sqlite).await;
-    let server = Server::builder()
-        .database(db)
+/// A server with `Gadget` and `User` over a fresh SQLite database, on a free port, as `configure`
+/// adds to it.
+async fn gadget_server(configure: impl FnOnce(mqttspec::ServerBuilder) -> mqttspec::ServerBuilder) -> Server {
+    let builder = Server::builder()
+        .database(fresh_database(Backend::Sqlite).await)
         .without_discovery()
         .entity::<Gadget>()
         .entity::<User>()
         .create_tables(true)
-        .listen(([127, 0, 0, 1], 0).into())
-        .start()
-        .await
-        .unwrap();
+        .listen(([127, 0, 0, 1], 0).into());
+    configure(builder).start().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_hooks_register_themselves() {
+    let server = gadget_server(|b| b).await;
     let mut c = TestClient::connect(server.local_addr().expect("embedded broker").port(), "maker", None).await.unwrap();
     c.subscribe_own().await;
     let gadget = ok(&c.request(json!({"operation": "create", "entity": "gadgets", "data": {"label": "g"}})).await);
@@ -315,23 +318,16 @@ pub async fn hooks_write_inside_the_transaction(setup: Setup) {
 /// server (its port is free again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builder_hooks_outlive_without_discovered_hooks_and_serve_with_shutdown_stops() {
-    let db = fresh_database(Backend::Sqlite).await;
-    let server = Server::builder()
-        .database(db)
-        .without_discovery()
-        .entity::<Gadget>()
-        .create_tables(true)
-        .listen(([127, 0, 0, 1], 0).into())
-        .hook(
+    let server = gadget_server(|b| {
+        b.hook(
             mqttspec::HookPoint::BeforeRead,
             0,
             "builder hook",
             mqttspec::hooks::hook_fn(|_ctx| Box::pin(async { Err(Error::unauthorized("the builder hook ran")) })),
         )
         .without_discovered_hooks()
-        .start()
-        .await
-        .unwrap();
+    })
+    .await;
     let port = server.local_addr().expect("embedded broker").port();
     let mut c = TestClient::connect(port, "maker", None).await.unwrap();
     c.subscribe_own().await;
@@ -403,23 +399,18 @@ async fn named_hook_options_and_the_hook_fn_macro() {
             Ok(())
         })
     };
-    let server = Server::builder()
-        .database(fresh_database(Backend::Sqlite).await)
-        .without_discovery()
-        .without_discovered_hooks()
-        .entity::<Gadget>()
-        .entity::<User>()
-        .create_tables(true)
-        .listen(([127, 0, 0, 1], 0).into())
-        .add_hook(HookSpec::new(HookPoint::BeforeCreate, stamp("low")).entity::<Gadget>().priority(1).name("low"))
-        .add_hook(HookSpec::new(HookPoint::BeforeCreate, stamp("high")).entity::<Gadget>().priority(10).name("high"))
-        .add_hook(HookSpec::new(
-            HookPoint::BeforeDelete,
-            mqttspec::hook_fn!(|_ctx| async { Err(Error::conflict("kept")) }),
-        ))
-        .start()
-        .await
-        .unwrap();
+    let server = gadget_server(|b| {
+        b.without_discovered_hooks()
+            .add_hook(HookSpec::new(HookPoint::BeforeCreate, stamp("low")).entity::<Gadget>().priority(1).name("low"))
+            .add_hook(
+                HookSpec::new(HookPoint::BeforeCreate, stamp("high")).entity::<Gadget>().priority(10).name("high"),
+            )
+            .add_hook(HookSpec::new(
+                HookPoint::BeforeDelete,
+                mqttspec::hook_fn!(|_ctx| async { Err(Error::conflict("kept")) }),
+            ))
+    })
+    .await;
     let mut c = TestClient::connect(server.local_addr().expect("embedded broker").port(), "maker", None).await.unwrap();
     c.subscribe_own().await;
     let gadget = ok(&c.request(json!({"operation": "create", "entity": "gadgets", "data": {"label": "g"}})).await);
