@@ -166,6 +166,14 @@ impl Error {
     }
 }
 
+/// JSON that does not fit what a hook expected (`serde_json::from_value` of the request's data,
+/// say) is the client's mistake: `validation_error`, with serde's description.
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Self::validation(format!("invalid data: {e}"))
+    }
+}
+
 /// A `Result` with mqttspec's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -17,7 +17,7 @@ use crate::entity::{Entity, EntityDef, EntityRegistry};
 use crate::error::{Error, ErrorCode, Result};
 use crate::operation::Operation;
 use crate::protocol::Meta;
-use crate::query::{Condition, CountMode, Cursor, Filter, QueryOptions, SortKey};
+use crate::query::{Condition, CountMode, Cursor, Filter, QueryOptions, SortKey, SqlBuilder};
 use crate::value::Value;
 
 /// Default cap on `limit`.
@@ -378,7 +378,7 @@ impl Engine {
         guard: &Condition,
     ) -> Result<Vec<Value>> {
         let b = statements::select_by_key(def, self.db.dialect(), pk, guard, false);
-        conn.fetch_rows(def, &b).await?.pop().ok_or_else(|| missing(def, pk))
+        fetch_one(conn, def, &b, pk).await
     }
 
     /// Every row of `E` that satisfies `filter`, in primary-key order: typed reads for Rust code
@@ -481,9 +481,9 @@ impl Engine {
     ) -> Result<(Vec<Value>, Vec<Value>)> {
         let dialect = self.db.dialect();
         let select = statements::select_by_key(def, dialect, pk, guard, true);
-        let old = conn.fetch_rows(def, &select).await?.pop().ok_or_else(|| missing(def, pk))?;
+        let old = fetch_one(conn, def, &select, pk).await?;
         let b = statements::update(def, dialect, pk, data);
-        let new = conn.fetch_rows(def, &b).await?.pop().ok_or_else(|| missing(def, pk))?;
+        let new = fetch_one(conn, def, &b, pk).await?;
         Ok((old, new))
     }
 
@@ -496,12 +496,17 @@ impl Engine {
         guard: &Condition,
     ) -> Result<Vec<Value>> {
         let b = statements::delete_by_key(def, self.db.dialect(), pk, guard);
-        conn.fetch_rows(def, &b).await?.pop().ok_or_else(|| missing(def, pk))
+        fetch_one(conn, def, &b, pk).await
     }
 }
 
 /// The requested sort keys followed by the primary key (when not already among them), so that
 /// the order is total and keyset paging is exact.
+/// The one row a statement by primary key returns; `not_found` when there is none.
+async fn fetch_one(conn: &mut Conn<'_>, def: &EntityDef, b: &SqlBuilder, pk: &Value) -> Result<Vec<Value>> {
+    conn.fetch_rows(def, b).await?.pop().ok_or_else(|| missing(def, pk))
+}
+
 fn sort_keys(def: &EntityDef, sort: &[SortKey]) -> Vec<SortKey> {
     let mut keys = sort.to_vec();
     if !keys.iter().any(|k| k.column == def.meta.primary_key) {

@@ -278,6 +278,18 @@ pub(crate) enum EventLoop {
     V4(Box<rumqttc::EventLoop>),
 }
 
+/// A connection error of either protocol version, telling refused credentials apart.
+macro_rules! poll_error {
+    ($e:expr, $error:ident, $code:path) => {{
+        let e = $e;
+        let refused_credentials = {
+            use $code as Code;
+            matches!(&e, $error::ConnectionRefused(Code::BadUserNamePassword | Code::NotAuthorized))
+        };
+        PollError { refused_credentials, text: e.to_string() }
+    }};
+}
+
 impl EventLoop {
     pub async fn poll(&mut self) -> Result<Incoming, PollError> {
         match self {
@@ -313,15 +325,7 @@ impl EventLoop {
                     }
                     Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => Ok(Incoming::Closed),
                     Ok(_) => Ok(Incoming::Other),
-                    Err(e) => {
-                        let refused_credentials = matches!(
-                            &e,
-                            ConnectionError::ConnectionRefused(
-                                m5::ConnectReturnCode::BadUserNamePassword | m5::ConnectReturnCode::NotAuthorized
-                            )
-                        );
-                        Err(PollError { refused_credentials, text: e.to_string() })
-                    }
+                    Err(e) => Err(poll_error!(e, ConnectionError, m5::ConnectReturnCode)),
                 }
             }
             EventLoop::V4(eventloop) => {
@@ -346,16 +350,7 @@ impl EventLoop {
                     })),
                     Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => Ok(Incoming::Closed),
                     Ok(_) => Ok(Incoming::Other),
-                    Err(e) => {
-                        let refused_credentials = matches!(
-                            &e,
-                            ConnectionError::ConnectionRefused(
-                                rumqttc::ConnectReturnCode::BadUserNamePassword
-                                    | rumqttc::ConnectReturnCode::NotAuthorized
-                            )
-                        );
-                        Err(PollError { refused_credentials, text: e.to_string() })
-                    }
+                    Err(e) => Err(poll_error!(e, ConnectionError, rumqttc::ConnectReturnCode)),
                 }
             }
         }
