@@ -174,6 +174,27 @@ impl From<serde_json::Error> for Error {
     }
 }
 
+/// What a panic said (its `&str` or `String` payload), for the log.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+/// Runs user code that is not async (a credentials or ACL callback): a panic is logged and
+/// becomes `None`, so the caller refuses instead of losing its task.
+pub(crate) fn guard_sync<T>(what: &str, f: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(value) => Some(value),
+        Err(panic) => {
+            tracing::error!(callback = what, panic = %panic_message(&*panic), "user callback panicked");
+            None
+        }
+    }
+}
+
 /// A `Result` with mqttspec's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

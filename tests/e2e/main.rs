@@ -15,6 +15,7 @@ mod hooks;
 mod identity;
 mod interop;
 mod offline;
+mod panics;
 mod protocol;
 mod rmqtt_cluster;
 mod sessions;

@@ -190,17 +190,24 @@ impl HookRegistry {
             } else if entry.entity.is_some() {
                 continue;
             }
-            let outcome = AssertUnwindSafe(entry.hook.call(ctx)).catch_unwind().await;
+            let point = ctx.point;
+            // Both parts are user code: the call that makes the future (a `hook_fn` closure's
+            // body before its `async` block) and the future itself.
+            let call = &mut *ctx;
+            let make = move || {
+                let call = call; // moved out: the closure is FnOnce, and the future may keep the borrow
+                entry.hook.call(call)
+            };
+            let outcome = match std::panic::catch_unwind(AssertUnwindSafe(make)) {
+                Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                Err(panic) => Err(panic),
+            };
             match outcome {
                 Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(map_hook_error(error, &entry.name, ctx.point)),
+                Ok(Err(error)) => return Err(map_hook_error(error, &entry.name, point)),
                 Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    tracing::error!(hook = %entry.name, point = %ctx.point, panic = %what, "hook panicked");
+                    let what = crate::error::panic_message(&*panic);
+                    tracing::error!(hook = %entry.name, %point, panic = %what, "hook panicked");
                     return Err(Error::new(ErrorCode::InternalError, "internal error")
                         .with_source(format!("hook `{}` panicked: {what}", entry.name)));
                 }

@@ -82,12 +82,9 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
                 let who = Requester { client: client.id(), principal: principal.as_deref(), id: &envelope.id };
                 let result = AssertUnwindSafe(execute(core, client, &envelope, &who)).catch_unwind().await;
                 let result = result.unwrap_or_else(|panic| {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned());
+                    let what = crate::error::panic_message(&*panic);
                     Err(Error::new(ErrorCode::InternalError, "internal error")
-                        .with_source(format!("handler panicked: {}", what.unwrap_or_default())))
+                        .with_source(format!("handler panicked: {what}")))
                 });
                 match result {
                     Ok(Answer::Data(data, metadata)) => Reply::once(success_reply(&envelope.id, data, metadata), None),

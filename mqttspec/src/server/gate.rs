@@ -111,7 +111,7 @@ impl Gate for LiveGate {
             return ConnectDecision::Unavailable;
         }
         if let Some(check) = &self.config.credentials
-            && !check(&request)
+            && !crate::error::guard_sync("credentials", || check(&request)).unwrap_or(false)
         {
             return ConnectDecision::BadCredentials;
         }
@@ -253,10 +253,16 @@ impl Gate for LiveGate {
     }
 
     fn allow_publish(&self, client_id: &str, topic: &str) -> bool {
-        self.config.acl.as_ref().is_none_or(|acl| acl(client_id, topic, Access::Publish))
+        let acl = |acl: &crate::server::AclCallback| {
+            crate::error::guard_sync("acl", || acl(client_id, topic, Access::Publish)).unwrap_or(false)
+        };
+        self.config.acl.as_ref().is_none_or(acl)
     }
 
     fn allow_subscribe(&self, client_id: &str, filter: &str) -> bool {
-        self.config.acl.as_ref().is_none_or(|acl| acl(client_id, filter, Access::Subscribe))
+        let acl = |acl: &crate::server::AclCallback| {
+            crate::error::guard_sync("acl", || acl(client_id, filter, Access::Subscribe)).unwrap_or(false)
+        };
+        self.config.acl.as_ref().is_none_or(acl)
     }
 }

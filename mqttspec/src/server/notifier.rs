@@ -1,9 +1,11 @@
 //! Notifications: committed changes are matched against subscriptions and published, in commit
 //! order, by one task, so each subscription's `seq` has no gaps and leaves in order.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Core;
@@ -37,34 +39,45 @@ impl Notifier {
         (Self(receiver), NotifierHandle(sender))
     }
 
+    /// Publishes until every handle is gone. User code runs here (`after_read` hooks): a panic
+    /// while handling one message is logged and the next message is handled, so notifications
+    /// never stop silently.
     pub async fn run(mut self, core: Arc<Core>) {
         while let Some(message) = self.0.recv().await {
-            match message {
-                Message::Changes(changes, done) => {
-                    // Other instances get the changes first: they then notify in parallel with us.
-                    if core.config.external.is_some()
-                        && let Err(e) = core.publisher().broadcast(super::change_bus::encode(&changes)).await
-                    {
-                        tracing::warn!(error = %e, "changes not sent to the other instances");
-                    }
-                    for change in changes {
-                        notify(&core, change).await;
-                    }
-                    let _ = done.send(());
-                }
-                Message::Remote(changes) => {
-                    for change in changes {
-                        notify(&core, change).await;
-                    }
-                }
-                Message::Replay(subscription, after, done) => {
-                    replay(&core, &subscription, after).await;
-                    let _ = done.send(());
-                }
-                Message::Flush(done) => {
-                    let _ = done.send(());
-                }
+            if let Err(panic) = AssertUnwindSafe(handle(&core, message)).catch_unwind().await {
+                let what = crate::error::panic_message(&*panic);
+                tracing::error!(panic = %what, "notifier: handling a change panicked; its notifications are lost");
             }
+        }
+    }
+}
+
+/// One message: its notifications published, its waiter told.
+async fn handle(core: &Arc<Core>, message: Message) {
+    match message {
+        Message::Changes(changes, done) => {
+            // Other instances get the changes first: they then notify in parallel with us.
+            if core.config.external.is_some()
+                && let Err(e) = core.publisher().broadcast(super::change_bus::encode(&changes)).await
+            {
+                tracing::warn!(error = %e, "changes not sent to the other instances");
+            }
+            for change in changes {
+                notify(&core, change).await;
+            }
+            let _ = done.send(());
+        }
+        Message::Remote(changes) => {
+            for change in changes {
+                notify(&core, change).await;
+            }
+        }
+        Message::Replay(subscription, after, done) => {
+            replay(&core, &subscription, after).await;
+            let _ = done.send(());
+        }
+        Message::Flush(done) => {
+            let _ = done.send(());
         }
     }
 }
