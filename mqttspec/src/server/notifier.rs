@@ -63,17 +63,17 @@ async fn handle(core: &Arc<Core>, message: Message) {
                 tracing::warn!(error = %e, "changes not sent to the other instances");
             }
             for change in changes {
-                notify(&core, change).await;
+                notify(core, change).await;
             }
             let _ = done.send(());
         }
         Message::Remote(changes) => {
             for change in changes {
-                notify(&core, change).await;
+                notify(core, change).await;
             }
         }
         Message::Replay(subscription, after, done) => {
-            replay(&core, &subscription, after).await;
+            replay(core, &subscription, after).await;
             let _ = done.send(());
         }
         Message::Flush(done) => {
