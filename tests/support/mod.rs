@@ -32,7 +32,9 @@ pub async fn fresh_database_url(backend: Backend) -> String {
     );
     match backend {
         Backend::Sqlite => {
-            let dir = std::env::temp_dir().join("mqttspec-tests");
+            // The test command gives each run its own directory and removes it afterwards.
+            let dir = std::env::var_os("MQTTSPEC_TEST_TMPDIR")
+                .map_or_else(|| std::env::temp_dir().join("mqttspec-tests"), std::path::PathBuf::from);
             std::fs::create_dir_all(&dir).unwrap();
             format!("sqlite://{}", dir.join(format!("t_{unique}.db")).display())
         }
