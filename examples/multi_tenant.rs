@@ -5,7 +5,8 @@
 //! MQTTSPEC_JWT_SECRET=change-me cargo run --release --example multi_tenant -- --port 1883
 //! ```
 //! Claims: `sub` and `tenant_id` (strings), `roles` (array of strings), `exp` (checked when present:
-//! at CONNECT, and before each request, so a token that expires mid-connection stops working).
+//! at CONNECT, before each request and before each notification, so a token that expires
+//! mid-connection stops working and its subscriptions end), `nbf` (checked when present).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -47,6 +48,7 @@ async fn authenticate(ctx: &mut HookContext) -> mqttspec::Result<()> {
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.required_spec_claims = HashSet::new(); // `exp` is checked when present
     validation.leeway = 0;
+    validation.validate_nbf = true; // a token not yet valid is refused too
     let key = jsonwebtoken::DecodingKey::from_secret(secret().as_bytes());
     let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
         .map_err(|e| Error::forbidden(format!("invalid token: {e}")))?
@@ -67,12 +69,28 @@ async fn authenticate(ctx: &mut HookContext) -> mqttspec::Result<()> {
 /// is `unauthorized` (reconnect with a fresh token).
 #[hook(before_handle)]
 async fn token_still_valid(ctx: &mut HookContext) -> mqttspec::Result<()> {
+    if expired(ctx) {
+        ctx.client().revoke();
+        return Err(Error::unauthorized("the token has expired"));
+    }
+    Ok(())
+}
+
+/// Notifications too: once the token has expired, the client's subscriptions end (the same hook
+/// runs for every notification it would get).
+#[hook(after_read, priority = 100)]
+async fn token_still_valid_for_notifications(ctx: &mut HookContext) -> mqttspec::Result<()> {
+    if expired(ctx) {
+        ctx.client().revoke();
+        return Err(Error::unauthorized("the token has expired"));
+    }
+    Ok(())
+}
+
+fn expired(ctx: &HookContext) -> bool {
     let exp = ctx.client().metadata("exp").and_then(|e| e.as_u64());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    match exp {
-        Some(exp) if now >= exp => Err(Error::unauthorized("the token has expired")),
-        _ => Ok(()),
-    }
+    exp.is_some_and(|exp| now >= exp)
 }
 
 fn tenant(ctx: &HookContext) -> mqttspec::Result<String> {

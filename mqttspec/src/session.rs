@@ -23,6 +23,7 @@ struct ClientInner {
     password: Option<String>,
     remote_addr: Option<SocketAddr>,
     state: Mutex<State>,
+    revoked: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -40,7 +41,20 @@ impl Client {
         remote_addr: Option<SocketAddr>,
     ) -> Self {
         let state = Mutex::new(State { metadata: Map::new(), principal: username.clone() });
-        Self(Arc::new(ClientInner { id: id.into(), username, password, remote_addr, state }))
+        let revoked = std::sync::atomic::AtomicBool::new(false);
+        Self(Arc::new(ClientInner { id: id.into(), username, password, remote_addr, state, revoked }))
+    }
+
+    /// Ends this connection's access (an expired or withdrawn token, say): its later requests are
+    /// answered `unauthorized`, and its subscriptions end: no notification reaches it any more.
+    /// A new connection (with fresh credentials) starts over.
+    pub fn revoke(&self) {
+        self.0.revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether [`revoke`](Self::revoke) was called.
+    pub fn is_revoked(&self) -> bool {
+        self.0.revoked.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The MQTT client identifier.

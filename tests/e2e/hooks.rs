@@ -421,3 +421,43 @@ async fn named_hook_options_and_the_hook_fn_macro() {
     let reply = c.request(json!({"operation": "delete", "entity": "gadgets", "record_id": gadget["id"]})).await;
     assert_eq!(reply["error"]["message"], "kept", "{reply}");
 }
+
+/// `Client::revoke` from a hook ends that connection's access at once: its requests are
+/// `unauthorized` and its subscriptions stop; a new connection starts over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_client_gets_nothing_more() {
+    let server = gadget_server(|b| {
+        b.without_discovered_hooks().hook(
+            HookPoint::BeforeHandle,
+            0,
+            "revoke on delete",
+            hook_fn(|ctx| {
+                Box::pin(async move {
+                    if ctx.operation() == Some(mqttspec::Operation::Delete) {
+                        ctx.client().revoke();
+                        return Err(Error::unauthorized("revoked"));
+                    }
+                    Ok(())
+                })
+            }),
+        )
+    })
+    .await;
+    let port = server.local_addr().expect("embedded broker").port();
+    let mut watcher = TestClient::connect(port, "watcher", None).await.unwrap();
+    watcher.subscribe_own().await;
+    ok(&watcher.request(json!({"type": "subscription", "operation": "subscribe", "entity": "users"})).await);
+    let mut writer = TestClient::connect(port, "writer", None).await.unwrap();
+    writer.subscribe_own().await;
+    ok(&writer.request(json!({"operation": "create", "entity": "users", "data": {"name": "a", "email": "a@x"}})).await);
+    assert_eq!(watcher.notification().await["seq"], 1);
+    err(&watcher.request(json!({"operation": "delete", "entity": "users", "record_id": 1})).await, "unauthorized");
+    ok(&writer.request(json!({"operation": "create", "entity": "users", "data": {"name": "b", "email": "b@x"}})).await);
+    watcher.no_notification().await;
+    err(&watcher.request(json!({"operation": "read", "entity": "users"})).await, "unauthorized");
+    assert_eq!(server.subscription_count(), 0, "its subscription ended");
+    watcher.disconnect().await;
+    let mut again = TestClient::connect(port, "watcher", None).await.unwrap();
+    again.subscribe_own().await;
+    ok(&again.request(json!({"operation": "read", "entity": "users"})).await);
+}

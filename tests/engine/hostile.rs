@@ -54,6 +54,10 @@ pub async fn hostile_identifiers_and_values_leave_tables_unchanged(backend: Back
         json!({"operation": "read", "entity": "items", "options": {"filters": [{"column": "qty", "operator": "in", "value": ["1) OR (1=1"]}]}}),
         json!({"operation": "read", "entity": "items", "options": {"filters": [{"column": "created_at", "operator": "gt", "value": "2026' OR '1'='1"}]}}),
     ]);
+    // Patterns past SQLite's LIKE limit (50,000 bytes) are refused before they reach it.
+    for operator in ["like", "ilike", "contains", "starts_with", "ends_with"] {
+        requests.push(json!({"operation": "read", "entity": "items", "options": {"filters": [{"column": "name", "operator": operator, "value": "%".repeat(60_000)}]}}));
+    }
     for request in requests {
         let shown: String = request.to_string().chars().take(200).collect();
         let e = f.err(request).await;

@@ -220,15 +220,15 @@ where
     T::Class: class::Pattern,
 {
     fn text(self, kind: TextMatch, needle: &str) -> Filter<E> {
-        if needle.contains('\0') {
-            return Filter::invalid(self.name, crate::value::NUL_IN_TEXT);
+        if let Some(reason) = super::filter::pattern_problem(needle) {
+            return Filter::invalid(self.name, reason);
         }
         Filter::new(Condition::Text { column: self.index, kind, needle: needle.to_owned() })
     }
 
     fn pattern(self, pattern: &str, case_insensitive: bool) -> Filter<E> {
-        if pattern.contains('\0') {
-            return Filter::invalid(self.name, crate::value::NUL_IN_TEXT);
+        if let Some(reason) = super::filter::pattern_problem(pattern) {
+            return Filter::invalid(self.name, reason);
         }
         if pattern.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1 {
             return Filter::invalid(self.name, "a pattern cannot end with an unescaped `\\`");

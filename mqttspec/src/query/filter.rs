@@ -394,8 +394,8 @@ impl Parser<'_> {
                     format!("operator `{}` needs a string, got {}", op.as_str(), json_kind(json)),
                 )
             })?;
-            if text.contains('\0') {
-                return Err(Error::invalid_column(column.name, crate::value::NUL_IN_TEXT));
+            if let Some(reason) = pattern_problem(text) {
+                return Err(Error::invalid_column(column.name, reason));
             }
             Ok(text.to_owned())
         };
@@ -450,4 +450,13 @@ fn describe(json: &Json) -> String {
         Json::String(s) => format!("\"{}\"", clip(s)),
         other => json_kind(other).to_owned(),
     }
+}
+
+/// Why a pattern operator's text is refused (NUL, or longer than [`MAX_PATTERN_BYTES`]).
+pub(super) fn pattern_problem(text: &str) -> Option<String> {
+    if text.contains('\0') {
+        return Some(crate::value::NUL_IN_TEXT.to_owned());
+    }
+    (text.len() > super::MAX_PATTERN_BYTES)
+        .then(|| format!("a pattern of {} bytes is longer than {} bytes", text.len(), super::MAX_PATTERN_BYTES))
 }

@@ -19,5 +19,8 @@ pub(crate) use sql::SqlBuilder;
 pub const MAX_IN_VALUES: usize = 1000;
 /// Groups nest at most this deep.
 pub const MAX_FILTER_DEPTH: usize = 8;
+/// Longest pattern or text of `like`, `ilike`, `contains`, `starts_with`, `ends_with`, in bytes:
+/// escaped, it stays below SQLite's LIKE limit (50,000 bytes), and the matcher's work is bounded.
+pub const MAX_PATTERN_BYTES: usize = 20_000;
 /// At most this many conditions in one filter set.
 pub const MAX_CONDITIONS: usize = 64;

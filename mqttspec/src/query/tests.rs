@@ -77,6 +77,10 @@ fn bad_filters_name_what_is_wrong() {
     assert!(refused(json!([{"column": "price", "operator": "eq", "value": "cheap"}])).contains("expected a number"));
     assert!(refused(json!([{"column": "name", "operator": "eq", "value": "a\u{0}b"}])).contains("NUL"));
     assert!(refused(json!([{"column": "name", "operator": "like", "value": "a\\"}])).contains("unescaped"));
+    let long = "%".repeat(super::MAX_PATTERN_BYTES + 1);
+    for op in ["like", "ilike", "contains", "starts_with", "ends_with"] {
+        assert!(refused(json!([{"column": "name", "operator": op, "value": long}])).contains("longer than"), "{op}");
+    }
     assert!(refused(json!([{"column": "size", "operator": "in", "value": 3}])).contains("needs an array"));
     assert!(refused(json!({"column": "name"})).contains("must be an array"));
     let too_long: Vec<i64> = (0..=super::MAX_IN_VALUES as i64).collect();

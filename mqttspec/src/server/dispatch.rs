@@ -78,6 +78,11 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
             (None, Ok(envelope)) if envelope.kind == MessageType::Ping => {
                 Reply { remember: false, ..Reply::once(pong(&envelope.id), None) }
             }
+            (None, Ok(envelope)) if client.is_revoked() => {
+                let error = Error::new(ErrorCode::Unauthorized, "this connection's access was revoked: connect again");
+                // Not remembered: the same request from a new connection is executed.
+                Reply { remember: false, ..Reply::once(error_reply(&envelope.id, &error), Some(&error)) }
+            }
             (None, Ok(envelope)) => {
                 let who = Requester { client: client.id(), principal: principal.as_deref(), id: &envelope.id };
                 let result = AssertUnwindSafe(execute(core, client, &envelope, &who)).catch_unwind().await;

@@ -115,6 +115,18 @@ impl NotifierHandle {
     }
 }
 
+/// A revoked client's subscription ends here, before it gets anything more.
+async fn revoked(core: &Core, subscription: &Subscription) -> bool {
+    if !subscription.client.is_revoked() {
+        return false;
+    }
+    if core.subscriptions.remove(subscription.client.id(), &subscription.id).is_ok() {
+        tracing::info!(client = subscription.client.id(), subscription = %subscription.id, "revoked: subscription ended");
+        core.forget_subscriptions(std::slice::from_ref(&subscription.id)).await;
+    }
+    true
+}
+
 async fn notify(core: &Core, change: Change) {
     let def = change.entity;
     let matches = core.subscriptions.matching(&def, change.old.as_deref(), change.new.as_deref());
@@ -125,6 +137,9 @@ async fn notify(core: &Core, change: Change) {
             _ => change.new.as_deref(),
         };
         let Some(row) = row else { continue };
+        if revoked(core, &subscription).await {
+            continue;
+        }
         let mut data = project(&def, row, subscription.projection.as_deref());
         if core.hooks.has(HookPoint::AfterRead) {
             let client = subscription.client.clone();
@@ -136,6 +151,10 @@ async fn notify(core: &Core, change: Change) {
             match ctx.result {
                 Some(result) => data = result,
                 None => continue,
+            }
+            // The hook may have revoked the client (a token found expired).
+            if revoked(core, &subscription).await {
+                continue;
             }
         }
         let scope = match change.operation {
