@@ -90,7 +90,7 @@ pub mod subscription;
 pub mod transport;
 mod value;
 
-pub use db::{Conn, Database, TxGuard};
+pub use db::{Conn, Database, DatabaseOptions, TxGuard};
 pub use engine::{Engine, Outcome, Request};
 pub use entity::class;
 pub use entity::{

@@ -126,3 +126,35 @@ async fn postgres_restarted_unavailable_then_recovery() {
         back.elapsed()
     );
 }
+
+/// A statement that waits longer than the configured statement timeout (here: an update of a
+/// row another transaction holds locked) is answered `unavailable` at that timeout, writes
+/// nothing, and the same request succeeds once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_past_its_timeout_is_unavailable() {
+    let url = crate::support::fresh_database_url(Backend::Postgres).await;
+    let options = mqttspec::DatabaseOptions::default()
+        .statement_timeout(Duration::from_millis(300))
+        .acquire_timeout(Duration::from_secs(2));
+    let db = mqttspec::Database::connect_with(&url, &options).await.unwrap();
+    let server = TestServer::start_on(Setup::from(Backend::Postgres), db, |b| b).await;
+    let mut c = server.client("patient").await;
+    c.subscribe_own().await;
+    let created =
+        ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "a", "email": "a@x"}})).await);
+    let id = created["id"].as_i64().unwrap();
+    let holder = mqttspec::Database::connect(&url).await.unwrap();
+    let mut lock = holder.begin().await.unwrap();
+    lock.conn()
+        .execute_with("SELECT id FROM users WHERE id = $1 FOR UPDATE", &[mqttspec::Value::Int(id)])
+        .await
+        .unwrap();
+    let update = json!({"operation": "update", "entity": "users", "record_id": id, "data": {"name": "b"}});
+    let asked = Instant::now();
+    err(&c.request(update.clone()).await, "unavailable");
+    let waited = asked.elapsed();
+    assert!(waited < Duration::from_secs(2), "cancelled at the statement timeout: {waited:?}");
+    lock.rollback().await.unwrap();
+    assert_eq!(ok(&c.request(update).await)["name"], "b");
+    eprintln!("statement timeout 300 ms: unavailable after {waited:?}");
+}

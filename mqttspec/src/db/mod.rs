@@ -32,18 +32,66 @@ pub enum Database {
     Postgres(PgPool),
 }
 
+/// How the pool behaves when the database is slow or gone.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DatabaseOptions {
+    /// How long a request waits for a connection before it is answered `unavailable` (default 5 s).
+    pub acquire_timeout: Duration,
+    /// PostgreSQL: statements running longer are cancelled and answered `unavailable` (default
+    /// none). SQLite has no such limit; its writers wait at most `acquire_timeout` for the lock.
+    pub statement_timeout: Option<Duration>,
+    /// Most connections open at once (default 16 for PostgreSQL, 8 for a SQLite file).
+    pub max_connections: Option<u32>,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self { acquire_timeout: Duration::from_secs(5), statement_timeout: None, max_connections: None }
+    }
+}
+
+impl DatabaseOptions {
+    /// The acquire timeout.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The statement timeout (PostgreSQL).
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = Some(timeout);
+        self
+    }
+
+    /// The pool size.
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = Some(max.max(1));
+        self
+    }
+}
+
 impl Database {
     /// Connects by URL: `sqlite://file.db`, `sqlite::memory:`, `postgres://...`. A SQLite file is
     /// created when missing and runs in WAL mode with foreign keys on.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &DatabaseOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with pool options.
+    pub async fn connect_with(url: &str, settings: &DatabaseOptions) -> Result<Self> {
         let unavailable = |e: sqlx::Error| {
             Error::new(ErrorCode::Unavailable, format!("cannot connect to the database: {e}")).with_source(e)
         };
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url).map_err(unavailable)?;
+            let mut options = PgConnectOptions::from_str(url).map_err(unavailable)?;
+            if let Some(timeout) = settings.statement_timeout {
+                let millis = timeout.as_millis().max(1).to_string();
+                options = options.options([("statement_timeout", millis.as_str())]);
+            }
             let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
+                .max_connections(settings.max_connections.unwrap_or(16))
+                .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options)
                 .await
                 .map_err(unavailable)?;
@@ -55,15 +103,18 @@ impl Database {
                 .map_err(unavailable)?
                 .create_if_missing(true)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(settings.acquire_timeout);
             let options = if memory { options } else { options.journal_mode(SqliteJournalMode::Wal) };
             let pool = SqlitePoolOptions::new()
                 // An in-memory database exists once per connection: keep exactly one.
-                .max_connections(if memory { 1 } else { 8 })
+                .max_connections(if memory { 1 } else { settings.max_connections.unwrap_or(8) })
                 .min_connections(if memory { 1 } else { 0 })
                 .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
                 .max_lifetime(if memory { None } else { Some(Duration::from_secs(1800)) })
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(settings.acquire_timeout)
+                // A local file does not go stale between uses: no ping before every acquire
+                // (it was one database round trip per request).
+                .test_before_acquire(false)
                 .after_connect(|conn, _| Box::pin(fold::register(conn)))
                 .connect_with(options)
                 .await

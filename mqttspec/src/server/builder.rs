@@ -28,6 +28,7 @@ pub type CredentialsCallback = Arc<dyn Fn(&ConnectRequest) -> bool + Send + Sync
 #[derive(Clone)]
 pub(crate) struct Config {
     pub database_url: String,
+    pub database_options: crate::db::DatabaseOptions,
     pub database: Option<Database>,
     pub entities: Vec<EntityDef>,
     pub discover_entities: bool,
@@ -75,6 +76,7 @@ impl Default for ServerBuilder {
         Self {
             config: Config {
                 database_url: "sqlite://mqttspec.db".into(),
+                database_options: crate::db::DatabaseOptions::default(),
                 database: None,
                 entities: Vec::new(),
                 discover_entities: true,
@@ -110,7 +112,13 @@ impl ServerBuilder {
         self
     }
 
-    /// An already connected database (instead of a URL).
+    /// Pool options for the database opened from the URL: acquire and statement timeouts, size.
+    pub fn database_options(mut self, options: crate::db::DatabaseOptions) -> Self {
+        self.config.database_options = options;
+        self
+    }
+
+    /// An already connected database (its own pool options apply).
     pub fn database(mut self, db: Database) -> Self {
         self.config.database = Some(db);
         self

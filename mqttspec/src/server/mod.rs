@@ -254,7 +254,7 @@ impl Server {
 async fn prepare_database(config: &Config, registry: &EntityRegistry) -> Result<Database> {
     let db = match &config.database {
         Some(db) => db.clone(),
-        None => Database::connect(&config.database_url).await?,
+        None => Database::connect_with(&config.database_url, &config.database_options).await?,
     };
     db.check().await?;
     if config.create_tables {
