@@ -158,3 +158,29 @@ async fn a_statement_past_its_timeout_is_unavailable() {
     assert_eq!(ok(&c.request(update).await)["name"], "b");
     eprintln!("statement timeout 300 ms: unavailable after {waited:?}");
 }
+
+/// SQLite locked by another writer: a write waits at most the acquire timeout, is answered
+/// `unavailable` with nothing written, and succeeds once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_is_unavailable_then_writable() {
+    let url = crate::support::fresh_database_url(Backend::Sqlite).await;
+    let options = mqttspec::DatabaseOptions::default().acquire_timeout(Duration::from_millis(300));
+    let db = mqttspec::Database::connect_with(&url, &options).await.unwrap();
+    let server = TestServer::start_on(Setup::from(Backend::Sqlite), db, |b| b).await;
+    let mut c = server.client("patient").await;
+    c.subscribe_own().await;
+    ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "a", "email": "a@x"}})).await);
+    let holder = mqttspec::Database::connect(&url).await.unwrap();
+    let mut lock = holder.begin().await.unwrap();
+    lock.conn().execute("UPDATE users SET name = 'held' WHERE id = 1").await.unwrap();
+    let create = json!({"operation": "create", "entity": "users", "data": {"name": "b", "email": "b@x"}});
+    let asked = Instant::now();
+    err(&c.request(create.clone()).await, "unavailable");
+    let waited = asked.elapsed();
+    assert!(waited < Duration::from_secs(3), "answered after the busy wait, not a hang: {waited:?}");
+    lock.rollback().await.unwrap();
+    assert_eq!(server.user_count().await, 1, "nothing of the refused write");
+    ok(&c.request(create).await);
+    assert_eq!(server.user_count().await, 2);
+    eprintln!("SQLite locked: unavailable after {waited:?}");
+}
