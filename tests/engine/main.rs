@@ -7,6 +7,7 @@ mod entities;
 mod fixture;
 mod hostile;
 mod paging;
+mod properties;
 mod queries;
 mod writes;
 
@@ -40,6 +41,7 @@ per_backend!(
     queries::or_groups_and_nesting,
     queries::sort_on_several_columns,
     queries::typed_filters_match_their_json_twins,
+    properties::sql_and_matcher_select_the_same_rows,
     queries::limit_offset_and_max_limit,
     queries::projection,
     queries::count_modes,
