@@ -42,6 +42,7 @@ per_backend!(
     queries::sort_on_several_columns,
     queries::typed_filters_match_their_json_twins,
     properties::sql_and_matcher_select_the_same_rows,
+    properties::cursor_pages_equal_one_sorted_read,
     queries::limit_offset_and_max_limit,
     queries::projection,
     queries::count_modes,
