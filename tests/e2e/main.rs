@@ -14,6 +14,7 @@ mod harness;
 mod hooks;
 mod identity;
 mod interop;
+mod load;
 mod offline;
 mod panics;
 mod protocol;

@@ -84,6 +84,10 @@ fn listener(name: &str, addr: SocketAddr, config: &EmbeddedConfig) -> Builder {
         .max_inflight(std::num::NonZeroU16::new(64).expect("non-zero"))
         // No default expiry on forwarded MQTT 5 messages.
         .message_expiry_interval(Duration::ZERO)
+        // Unacknowledged messages are sent again when the session resumes, never on a timer
+        // (MQTT 5 §4.4 forbids it; 3.1.1 §4.4 resends on reconnect only): a slow client would
+        // otherwise get replies twice.
+        .message_retry_interval(Duration::ZERO)
         .handshake_timeout(Duration::from_secs(10))
 }
 
