@@ -132,6 +132,18 @@ impl TestServer {
     }
 }
 
+/// The builder of a plain embedded server: `User` over a fresh SQLite database, no discovered
+/// entities or hooks, a free port.
+pub async fn embedded_builder() -> ServerBuilder {
+    Server::builder()
+        .database(fresh_database(Backend::Sqlite).await)
+        .without_discovery()
+        .without_discovered_hooks()
+        .entity::<User>()
+        .create_tables(true)
+        .listen(([127, 0, 0, 1], 0).into())
+}
+
 /// Number of users in `server`'s table, read through its engine (no MQTT).
 pub async fn user_count(server: &Server) -> usize {
     let outcome = server

@@ -354,13 +354,8 @@ async fn builder_hooks_outlive_without_discovered_hooks_and_serve_with_shutdown_
 async fn a_dropped_server_frees_its_memory_and_port() {
     let token = Arc::new(());
     let held = token.clone();
-    let server = Server::builder()
-        .database(fresh_database(Backend::Sqlite).await)
-        .without_discovery()
-        .without_discovered_hooks()
-        .entity::<User>()
-        .create_tables(true)
-        .listen(([127, 0, 0, 1], 0).into())
+    let server = crate::harness::embedded_builder()
+        .await
         .hook(
             HookPoint::AfterRead,
             0,

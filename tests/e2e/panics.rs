@@ -5,11 +5,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mqttspec::{HookPoint, Server};
+use mqttspec::HookPoint;
 use serde_json::json;
 
-use crate::harness::{TestClient, User, WAIT, ok};
-use crate::support::{Backend, fresh_database};
+use crate::harness::{TestClient, WAIT, embedded_builder, ok};
 
 /// A hook that panics on its first call only, in the sync or the async part.
 fn panics_once(fired: Arc<AtomicBool>, sync: bool) -> impl mqttspec::hooks::Hook {
@@ -77,17 +76,8 @@ async fn every_operation(port: u16, id: &str, check: bool) -> Result<(), String>
 /// The first client meets the panic (whatever it gets); the second one gets every answer.
 async fn survives(point: HookPoint, sync: bool) {
     let fired = Arc::new(AtomicBool::new(false));
-    let server = Server::builder()
-        .database(fresh_database(Backend::Sqlite).await)
-        .without_discovery()
-        .without_discovered_hooks()
-        .entity::<User>()
-        .create_tables(true)
-        .listen(([127, 0, 0, 1], 0).into())
-        .hook(point, 0, "panics once", panics_once(fired.clone(), sync))
-        .start()
-        .await
-        .unwrap();
+    let server =
+        embedded_builder().await.hook(point, 0, "panics once", panics_once(fired.clone(), sync)).start().await.unwrap();
     let port = server.local_addr().expect("embedded broker").port();
     let _ = tokio::time::timeout(WAIT, every_operation(port, "first", false)).await;
     let deadline = std::time::Instant::now() + WAIT;
@@ -118,13 +108,8 @@ async fn a_hook_panicking_in_its_future_at_any_point_leaves_the_server_serving()
 /// A panicking credentials or ACL callback refuses that client (logged), and the broker lives on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_credentials_and_acl_callbacks_refuse_and_the_broker_lives_on() {
-    let server = Server::builder()
-        .database(fresh_database(Backend::Sqlite).await)
-        .without_discovery()
-        .without_discovered_hooks()
-        .entity::<User>()
-        .create_tables(true)
-        .listen(([127, 0, 0, 1], 0).into())
+    let server = embedded_builder()
+        .await
         .credentials(|c| {
             assert!(c.username.as_deref() != Some("boom"), "a credentials callback panicked");
             true
