@@ -50,6 +50,16 @@ impl Example {
 }
 
 impl Example {
+    /// The process's resident memory (Linux: `VmRSS` of `/proc/<pid>/status`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("a live process");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
     /// Kills the process at once (SIGKILL): no shutdown, no goodbye.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

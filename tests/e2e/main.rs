@@ -20,6 +20,7 @@ mod panics;
 mod protocol;
 mod rmqtt_cluster;
 mod sessions;
+mod soak;
 mod subscriptions;
 
 /// Declares each listed suite function once per backend, with the embedded broker and with a
