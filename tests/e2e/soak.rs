@@ -18,8 +18,22 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 async fn visit(port: u16, id: String) {
+    let mode = std::env::var("SOAK_MODE").unwrap_or_default();
     let mut c = TestClient::connect(port, &id, None).await.expect("connects");
+    if mode == "connect" {
+        c.disconnect().await;
+        return;
+    }
     c.subscribe_own().await;
+    if mode == "subscribe" {
+        c.disconnect().await;
+        return;
+    }
+    if mode == "read" {
+        ok(&c.request(json!({"operation": "read", "entity": "users", "options": {"limit": 1}})).await);
+        c.disconnect().await;
+        return;
+    }
     ok(&c
         .request(json!({"type": "subscription", "operation": "subscribe", "entity": "users",
         "options": {"filters": [{"column": "name", "operator": "eq", "value": id}]}}))

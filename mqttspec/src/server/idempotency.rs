@@ -121,17 +121,47 @@ impl ReplyCache {
     }
 
     /// Forgets the clients (not in `connected`) whose every reply is older than the window.
-    pub fn sweep(&self, connected: impl Fn(&str) -> bool) {
+    /// Beyond the window, the replies of at most `max_departed` clients that are gone stay
+    /// remembered (those answered last): clients that come and go cannot grow memory without
+    /// bound within the window.
+    pub fn sweep(&self, connected: impl Fn(&str) -> bool, max_departed: usize) {
         let now = Instant::now();
-        self.lock().retain(|(client, _), replies| {
+        let mut clients = self.lock();
+        clients.retain(|(client, _), replies| {
             connected(client) || replies.order.back().is_some_and(|(_, at)| now.duration_since(*at) <= self.window)
         });
+        let mut departed: Vec<(Instant, (String, Option<String>))> = clients
+            .iter()
+            .filter(|((client, _), _)| !connected(client))
+            .map(|(key, replies)| (replies.order.back().map_or(now, |(_, at)| *at), key.clone()))
+            .collect();
+        if departed.len() > max_departed {
+            departed.sort_by_key(|(at, _)| *at);
+            let excess = departed.len() - max_departed;
+            for (_, key) in departed.into_iter().take(excess) {
+                clients.remove(&key);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn departed_clients_are_bounded() {
+        let cache = ReplyCache::new(Duration::from_secs(60), 10);
+        for c in 0..50 {
+            cache.put(&format!("gone-{c}"), None, "r", Bytes::from_static(b"x"));
+        }
+        cache.put("here", None, "r", Bytes::from_static(b"y"));
+        cache.sweep(|client| client == "here", 20);
+        assert_eq!(cache.lock().len(), 21, "20 departed kept, the connected one too");
+        assert!(cache.get("gone-49", None, "r").is_some(), "the most recent departed kept");
+        assert!(cache.get("gone-0", None, "r").is_none(), "the oldest departed forgotten");
+        assert!(cache.get("here", None, "r").is_some());
+    }
 
     #[test]
     fn keeps_recent_and_last_n() {

@@ -21,6 +21,10 @@ use crate::protocol::Topics;
 use crate::subscription::SubscriptionRegistry;
 use crate::transport::{InboundRequest, Publisher};
 
+/// What the server keeps for clients that are gone (remembered replies, resumable subscriptions)
+/// is kept for at most this many of them, the most recent: churn cannot grow memory without bound.
+const MAX_DEPARTED: usize = 10_000;
+
 /// A client's request queue with an external broker: above the connection's receive window.
 const EXTERNAL_QUEUE_PER_CLIENT: usize = 1100;
 
@@ -63,9 +67,7 @@ pub(super) struct SessionOwner {
 /// Forgets remembered replies of clients long gone.
 pub(super) async fn sweep(core: std::sync::Weak<Core>) {
     let period = match core.upgrade() {
-        Some(core) => {
-            (core.config.subscription_retention / 4).clamp(Duration::from_millis(50), Duration::from_secs(30))
-        }
+        Some(core) => (core.config.subscription_retention / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
         None => return,
     };
     let mut tick = tokio::time::interval(period);
@@ -74,9 +76,10 @@ pub(super) async fn sweep(core: std::sync::Weak<Core>) {
         let Some(core) = core.upgrade() else { return };
         {
             let clients = core.lock_clients();
-            core.replies.sweep(|id| clients.contains_key(id));
+            core.replies.sweep(|id| clients.contains_key(id), MAX_DEPARTED);
         }
-        let expired = core.subscriptions.expire(core.config.subscription_retention, core.config.subscription_log_age);
+        let (retention, log_age) = (core.config.subscription_retention, core.config.subscription_log_age);
+        let expired = core.subscriptions.expire_bounded(retention, log_age, MAX_DEPARTED);
         if !expired.is_empty() {
             tracing::debug!(expired = expired.len(), "subscriptions past their retention ended");
             core.forget_subscriptions(&expired).await;

@@ -285,15 +285,35 @@ impl SubscriptionRegistry {
     /// Drops subscriptions whose session ended longer than `retention` ago, and log entries
     /// older than `max_age`.
     pub fn expire(&self, retention: Duration, max_age: Duration) -> Vec<String> {
+        self.expire_bounded(retention, max_age, usize::MAX)
+    }
+
+    /// As [`expire`](Self::expire), and beyond that at most `max_ended` ended subscriptions stay
+    /// resumable (the most recently ended): clients that come and go cannot grow memory without
+    /// bound within the retention time.
+    pub fn expire_bounded(&self, retention: Duration, max_age: Duration, max_ended: usize) -> Vec<String> {
         let now = Instant::now();
         let mut expired = Vec::new();
+        let mut ended = Vec::new();
         for subscription in self.all() {
             subscription.trim(max_age, now);
-            if let Presence::Ended(at) = subscription.presence()
-                && now.duration_since(at) >= retention
-                && self.remove(subscription.client.id(), &subscription.id).is_ok()
-            {
-                expired.push(subscription.id.clone());
+            if let Presence::Ended(at) = subscription.presence() {
+                if now.duration_since(at) >= retention {
+                    if self.remove(subscription.client.id(), &subscription.id).is_ok() {
+                        expired.push(subscription.id.clone());
+                    }
+                } else {
+                    ended.push((at, subscription));
+                }
+            }
+        }
+        if ended.len() > max_ended {
+            ended.sort_by_key(|(at, _)| *at);
+            let excess = ended.len() - max_ended;
+            for (_, subscription) in ended.into_iter().take(excess) {
+                if self.remove(subscription.client.id(), &subscription.id).is_ok() {
+                    expired.push(subscription.id.clone());
+                }
             }
         }
         expired
