@@ -34,6 +34,10 @@ struct Args {
     /// MQTT port.
     #[arg(long, default_value_t = 1883)]
     port: u16,
+    /// Also accept MQTT over WebSocket (browsers, MQTT.js) on this address, e.g. 127.0.0.1:8083
+    /// (connect to ws://127.0.0.1:8083/mqtt).
+    #[arg(long)]
+    websocket: Option<SocketAddr>,
     /// Database URL: a SQLite file (created when missing) or postgres://...
     #[arg(long, default_value = "sqlite://quickstart.db")]
     database_url: String,
@@ -71,6 +75,9 @@ async fn main() -> anyhow::Result<()> {
         .entity::<User>()
         .create_tables(true)
         .listen(SocketAddr::new(args.host, args.port));
+    if let Some(ws) = args.websocket {
+        builder = builder.websocket(ws);
+    }
     if let Some(url) = &args.broker_url {
         let mut external = ExternalBrokerConfig::new(url);
         if let Some(user) = &args.broker_username {
@@ -90,7 +97,8 @@ async fn main() -> anyhow::Result<()> {
     let server = builder.start().await?;
     match server.local_addr() {
         Some(addr) => {
-            tracing::info!(%addr, database = %args.database_url, "quickstart serving public.users; Ctrl-C stops")
+            let ws = server.websocket_addr().map(|a| a.to_string()).unwrap_or_else(|| "off".into());
+            tracing::info!(%addr, %ws, database = %args.database_url, "quickstart serving public.users; Ctrl-C stops")
         }
         None => tracing::info!(
             broker = args.broker_url.as_deref().unwrap_or_default(),
