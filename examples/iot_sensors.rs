@@ -6,7 +6,7 @@
 //! cargo run --release --example iot_sensors -- --port 1883
 //! ```
 
-use std::net::{IpAddr, SocketAddr};
+mod common;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -48,12 +48,8 @@ async fn own_readings_only(ctx: &mut HookContext) -> mqttspec::Result<()> {
 #[derive(Debug, Parser)]
 #[command(about = "mqttspec IoT example: sensor readings stamped by device identity")]
 struct Args {
-    /// Address the embedded broker listens on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
-    /// MQTT port.
-    #[arg(long, default_value_t = 1883)]
-    port: u16,
+    #[command(flatten)]
+    listen: common::Listen,
     /// Database URL: a SQLite file (created when missing) or postgres://...
     #[arg(long, default_value = "sqlite://iot_sensors.db")]
     database_url: String,
@@ -61,19 +57,10 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rmqtt=warn".into()),
-        )
-        .init();
+    common::init_logging();
     let args = Args::parse();
-    let server = Server::builder()
-        .database_url(&args.database_url)
-        .entity::<SensorReading>()
-        .create_tables(true)
-        .listen(SocketAddr::new(args.host, args.port))
-        .start()
-        .await?;
+    let builder = Server::builder().database_url(&args.database_url).entity::<SensorReading>().create_tables(true);
+    let server = args.listen.apply(builder).start().await?;
     tracing::info!(addr = ?server.local_addr(), "iot_sensors serving public.sensor_readings; Ctrl-C stops");
     server.run().await?;
     Ok(())

@@ -8,8 +8,9 @@
 //! at CONNECT, before each request and before each notification, so a token that expires
 //! mid-connection stops working and its subscriptions end), `nbf` (checked when present).
 
+mod common;
+
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
 
 use clap::Parser;
 use mqttspec::{Error, HookContext, Server, SpecEntity, hook};
@@ -151,12 +152,8 @@ async fn audit(ctx: &mut HookContext) -> mqttspec::Result<()> {
 #[derive(Debug, Parser)]
 #[command(about = "mqttspec multi-tenant example: JWT identity, tenant-scoped users")]
 struct Args {
-    /// Address the embedded broker listens on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
-    /// MQTT port.
-    #[arg(long, default_value_t = 1883)]
-    port: u16,
+    #[command(flatten)]
+    listen: common::Listen,
     /// Database URL: a SQLite file (created when missing) or postgres://...
     #[arg(long, default_value = "sqlite://multi_tenant.db")]
     database_url: String,
@@ -164,22 +161,13 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rmqtt=warn".into()),
-        )
-        .init();
+    common::init_logging();
     if secret().is_empty() {
         anyhow::bail!("set MQTTSPEC_JWT_SECRET to the HS256 secret of the tokens");
     }
     let args = Args::parse();
-    let server = Server::builder()
-        .database_url(&args.database_url)
-        .entity::<User>()
-        .create_tables(true)
-        .listen(SocketAddr::new(args.host, args.port))
-        .start()
-        .await?;
+    let builder = Server::builder().database_url(&args.database_url).entity::<User>().create_tables(true);
+    let server = args.listen.apply(builder).start().await?;
     tracing::info!(addr = ?server.local_addr(), "multi_tenant serving public.users; Ctrl-C stops");
     server.run().await?;
     Ok(())

@@ -9,7 +9,7 @@
 //! mosquitto_pub -i alice -t 'spec/alice/request' -m '{"id":"1","type":"request","operation":"read","entity":"users"}'
 //! ```
 
-use std::net::{IpAddr, SocketAddr};
+mod common;
 
 use clap::Parser;
 use mqttspec::{ExternalBrokerConfig, MqttVersion, Server, SpecEntity};
@@ -28,16 +28,8 @@ pub struct User {
 #[derive(Debug, Parser)]
 #[command(about = "mqttspec quickstart: users over MQTT")]
 struct Args {
-    /// Address the embedded broker listens on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
-    /// MQTT port.
-    #[arg(long, default_value_t = 1883)]
-    port: u16,
-    /// Also accept MQTT over WebSocket (browsers, MQTT.js) on this address, e.g. 127.0.0.1:8083
-    /// (connect to ws://127.0.0.1:8083/mqtt).
-    #[arg(long)]
-    websocket: Option<SocketAddr>,
+    #[command(flatten)]
+    listen: common::Listen,
     /// Database URL: a SQLite file (created when missing) or postgres://...
     #[arg(long, default_value = "sqlite://quickstart.db")]
     database_url: String,
@@ -64,20 +56,10 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rmqtt=warn".into()),
-        )
-        .init();
+    common::init_logging();
     let args = Args::parse();
-    let mut builder = Server::builder()
-        .database_url(&args.database_url)
-        .entity::<User>()
-        .create_tables(true)
-        .listen(SocketAddr::new(args.host, args.port));
-    if let Some(ws) = args.websocket {
-        builder = builder.websocket(ws);
-    }
+    let mut builder = Server::builder().database_url(&args.database_url).entity::<User>().create_tables(true);
+    builder = args.listen.apply(builder);
     if let Some(url) = &args.broker_url {
         let mut external = ExternalBrokerConfig::new(url);
         if let Some(user) = &args.broker_username {

@@ -97,80 +97,12 @@ async fn an_unreachable_broker_is_retried() {
     server.shutdown().await;
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let output = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("openssl is required for this test (scripts/test installs it): {e}"));
-    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-}
-
 /// `mqtts://` with a CA file: the server reaches Mosquitto's TLS listener, verifying its
 /// certificate (issued for 127.0.0.1 by a CA made here), and serves clients of the plain listener.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtts_with_a_ca_file() {
-    let dir = std::env::temp_dir().join(format!("mqttspec-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=mqttspec test CA",
-        ],
-    );
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "1",
-            "-extfile",
-            "san.ext",
-        ],
-    );
-    #[cfg(unix)]
-    for file in ["server.key", "server.pem", "ca.pem"] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.join(file), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
+    let pki = crate::tls::Pki::new("external-tls");
+    let dir = &pki.dir;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let tls_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let extra = format!(
@@ -205,7 +137,6 @@ async fn mqtts_with_a_ca_file() {
     c.subscribe_own().await;
     ok(&c.request(json!({"operation": "create", "entity": "users", "data": {"name": "t", "email": "t@x"}})).await);
     server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// With an external broker a client "connects" with its first request: a `before_connect` refusal

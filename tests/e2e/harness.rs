@@ -230,13 +230,19 @@ impl TestClient {
             let payload = if topic.ends_with("/status") { "offline" } else { r#"{"type":"response","success":true}"# };
             options.set_last_will(rumqttc::LastWill::new(topic, payload, QoS::AtLeastOnce, false));
         }
+        if let Some((user, password)) = credentials {
+            options.set_credentials(user, password);
+        }
+        Self::connect_options(options).await
+    }
+
+    /// Connects with these options (a TLS transport, say); the harness sets its own limits.
+    pub async fn connect_options(mut options: MqttOptions) -> Result<Self, String> {
+        let id = options.client_id();
         options.set_keep_alive(Duration::from_secs(30));
         options.set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
         options.set_request_channel_capacity(4096);
         options.set_inflight(1000);
-        if let Some((user, password)) = credentials {
-            options.set_credentials(user, password);
-        }
         let (client, mut eventloop) = AsyncClient::new(options, 4096);
         let mut network = rumqttc::NetworkOptions::new();
         network.set_tcp_nodelay(true);
@@ -269,7 +275,7 @@ impl TestClient {
                 }
             }
         });
-        Ok(Self { id: id.to_owned(), client, rx, pending: VecDeque::new(), puback_count: 0, counter: 0, task })
+        Ok(Self { id, client, rx, pending: VecDeque::new(), puback_count: 0, counter: 0, task })
     }
 
     async fn next(&mut self, wait: Duration) -> Option<Incoming> {

@@ -133,3 +133,45 @@ fn the_shipped_mosquitto_acl_confines_every_client() {
     );
     assert!(!log.contains("FAIL"), "{log}");
 }
+
+/// The quickstart as a user starts it with `--tls-cert/--tls-key` and `--metrics`: mosquitto_rr
+/// verifies the broker's certificate and gets its reply over TLS; `/metrics` counts the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_over_tls_with_metrics() {
+    let pki = crate::tls::Pki::new("quickstart-tls");
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port, metrics) = (free(), free());
+    let dir = pki.dir.join("run");
+    let database = format!("sqlite://{}/example.db", dir.display());
+    let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
+    let metrics_addr = format!("127.0.0.1:{metrics}");
+    let args = [
+        "--port",
+        &port.to_string(),
+        "--database-url",
+        &database,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--metrics",
+        &metrics_addr,
+    ];
+    let _server = Example::start_with("quickstart", port, dir, &args, &[]);
+    let ca = pki.path("ca.pem");
+    let (port, ca) = (port.to_string(), ca.to_str().unwrap().to_owned());
+    let reply = tokio::task::spawn_blocking(move || {
+        let request =
+            r#"{"id":"1","type":"request","operation":"create","entity":"users","data":{"name":"T","email":"t@x"}}"#;
+        let args = ["-h", "127.0.0.1", "-p", &port, "--cafile", &ca, "-i", "tls", "-t", "spec/tls/request"];
+        run("mosquitto_rr", &[&args[..], &["-e", "spec/tls/response", "-W", "10", "-m", request]].concat())
+    })
+    .await
+    .unwrap();
+    let reply: Json = serde_json::from_str(reply.trim()).unwrap();
+    assert_eq!(reply["success"], true, "{reply}");
+    let (status, body) = crate::metrics::get(metrics_addr.parse().unwrap(), "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let created = crate::metrics::sample(&body, r#"mqttspec_requests_total{operation="create",outcome="ok"}"#);
+    assert_eq!(created, Some(1.0), "{body}");
+}

@@ -15,6 +15,7 @@ mod hooks;
 mod identity;
 mod interop;
 mod load;
+mod metrics;
 mod offline;
 mod panics;
 mod protocol;
@@ -22,6 +23,7 @@ mod rmqtt_cluster;
 mod sessions;
 mod soak;
 mod subscriptions;
+mod tls;
 
 /// Declares each listed suite function once per backend, with the embedded broker and with a
 /// real Mosquitto (the external broker mode; on SQLite also with the server speaking MQTT 3.1.1).

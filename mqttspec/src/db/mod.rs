@@ -182,6 +182,14 @@ impl Database {
         })
     }
 
+    /// Connections the pool holds now, and how many of them are idle.
+    pub fn pool_status(&self) -> (u32, usize) {
+        match self {
+            Database::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Database::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         match self {

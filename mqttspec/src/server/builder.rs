@@ -54,6 +54,7 @@ pub(crate) struct Config {
     pub subscription_log_len: usize,
     pub subscription_log_age: Duration,
     pub subscription_retention: Duration,
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Builds a [`Server`]: `Server::builder().database_url("sqlite://app.db").start().await`.
@@ -78,6 +79,7 @@ impl Default for ServerBuilder {
                 database_url: "sqlite://mqttspec.db".into(),
                 database_options: crate::db::DatabaseOptions::default(),
                 database: None,
+                metrics: None,
                 entities: Vec::new(),
                 discover_entities: true,
                 create_tables: false,
@@ -221,6 +223,23 @@ impl ServerBuilder {
     /// Same as [`external_broker`](Self::external_broker), under the Go package's name.
     pub fn with_external_broker(self, config: ExternalBrokerConfig) -> Self {
         self.external_broker(config)
+    }
+
+    /// Serves MQTT over TLS with this certificate chain and private key (PEM files): the TCP
+    /// listener speaks TLS (`mqtts://`, port 8883 by convention) and the WebSocket one `wss://`.
+    /// Unreadable files or a key that does not match fail [`start`](Self::start).
+    pub fn tls(mut self, cert: impl Into<std::path::PathBuf>, key: impl Into<std::path::PathBuf>) -> Self {
+        self.config.embedded.tls = Some(crate::transport::TlsFiles { cert: cert.into(), key: key.into() });
+        self
+    }
+
+    /// Serves Prometheus metrics on `http://{addr}/metrics` (port 0 picks one; see
+    /// [`Server::metrics_addr`]). This installs `metrics-exporter-prometheus` as the process's
+    /// `metrics` recorder; without it the server still reports through whatever recorder the
+    /// application installed. The names are listed in the crate documentation.
+    pub fn metrics(mut self, addr: SocketAddr) -> Self {
+        self.config.metrics = Some(addr);
+        self
     }
 
     /// Adds a WebSocket listener to the embedded broker (clients send `Sec-WebSocket-Protocol: mqtt`).

@@ -111,6 +111,9 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
         if let Some(running) = running {
             core.replies.finish(running, reply.remember.then(|| reply.payload.clone()));
         }
+        // Counted before the reply leaves: whoever reads the reply finds the request counted.
+        let elapsed = started.elapsed();
+        super::metrics::request(operation, reply.outcome, elapsed);
         // A client id taken over by another identity meanwhile: the reply is not theirs to read.
         if !core.holds_identity(client) {
             tracing::info!("reply withheld: the client id now belongs to another identity");
@@ -130,7 +133,7 @@ async fn handle(core: &Arc<Core>, client: &Client, request: InboundRequest) {
         if let Some((subscription, after)) = resumed {
             core.notifier.replay(subscription, after).await;
         }
-        tracing::info!(outcome = reply.outcome, elapsed_us = started.elapsed().as_micros() as u64, "handled");
+        tracing::info!(outcome = reply.outcome, elapsed_us = elapsed.as_micros() as u64, "handled");
     }
     .instrument(span)
     .await;

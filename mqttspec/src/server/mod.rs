@@ -5,6 +5,7 @@ mod change_bus;
 mod dispatch;
 mod gate;
 mod idempotency;
+mod metrics;
 mod notifier;
 mod operations;
 mod reply_log;
@@ -43,6 +44,7 @@ pub struct Server {
     broker: Box<dyn Transport>,
     notifier: JoinHandle<()>,
     sweeper: JoinHandle<()>,
+    metrics: Option<metrics::MetricsEndpoint>,
 }
 
 /// What [`Server::health`] found.
@@ -141,9 +143,17 @@ impl Server {
         };
         core.publisher.set(broker.publisher()).ok().expect("set once");
         core.instance.set(core.publisher().instance()).expect("set once");
+        let metrics = match core.config.metrics {
+            Some(addr) => Some(
+                metrics::serve(addr, Arc::downgrade(&core))
+                    .await
+                    .map_err(|problem| StartError::Setting { setting: "metrics", problem })?,
+            ),
+            None => None,
+        };
         let notifier = tokio::spawn(notifier.run(core.clone()));
         let sweeper = tokio::spawn(sweep(Arc::downgrade(&core)));
-        Ok(Self { core, broker, notifier, sweeper })
+        Ok(Self { core, broker, notifier, sweeper, metrics })
     }
 
     /// The embedded broker's TCP address (`None` with an external broker).
@@ -154,6 +164,11 @@ impl Server {
     /// The embedded broker's WebSocket address, when one is configured.
     pub fn websocket_addr(&self) -> Option<SocketAddr> {
         self.broker.ws_addr()
+    }
+
+    /// The address of the Prometheus endpoint (`GET /metrics`), when [`ServerBuilder::metrics`] set one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr)
     }
 
     /// Whether the server is reachable through its broker now (always `Connected` with the

@@ -9,6 +9,7 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Core;
+use super::metrics::{self, Dropped};
 use crate::engine::{Change, project};
 use crate::hooks::{HookContext, HookPoint};
 use crate::operation::Operation;
@@ -138,6 +139,7 @@ async fn notify(core: &Core, change: Change) {
         };
         let Some(row) = row else { continue };
         if revoked(core, &subscription).await {
+            metrics::notification_dropped(Dropped::Revoked);
             continue;
         }
         let mut data = project(&def, row, subscription.projection.as_deref());
@@ -146,14 +148,19 @@ async fn notify(core: &Core, change: Change) {
             let mut ctx = HookContext::notification(client, def, change.operation, &subscription.id, data);
             if let Err(e) = core.hooks.run(&mut ctx).await {
                 tracing::debug!(subscription = %subscription.id, error = %e, "after_read withheld a notification");
+                metrics::notification_dropped(Dropped::Hook);
                 continue;
             }
             match ctx.result {
                 Some(result) => data = result,
-                None => continue,
+                None => {
+                    metrics::notification_dropped(Dropped::Hook);
+                    continue;
+                }
             }
             // The hook may have revoked the client (a token found expired).
             if revoked(core, &subscription).await {
+                metrics::notification_dropped(Dropped::Revoked);
                 continue;
             }
         }
@@ -196,8 +203,14 @@ async fn send(core: &Core, subscription: &Subscription, seq: u64, payload: Bytes
         correlation_data: None,
     };
     match core.publisher().publish(message).await {
-        Ok(()) => subscription.delivered(seq),
-        Err(e) => tracing::warn!(subscription = %subscription.id, error = %e, "notification not sent"),
+        Ok(()) => {
+            subscription.delivered(seq);
+            metrics::notification_sent();
+        }
+        Err(e) => {
+            metrics::notification_dropped(Dropped::PublishError);
+            tracing::warn!(subscription = %subscription.id, error = %e, "notification not sent");
+        }
     }
 }
 

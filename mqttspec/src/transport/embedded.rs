@@ -30,6 +30,9 @@ pub struct EmbeddedConfig {
     pub tcp: SocketAddr,
     /// Optional WebSocket listener.
     pub ws: Option<SocketAddr>,
+    /// Certificate chain and private key (PEM files): with them every listener speaks TLS
+    /// (MQTT over TLS on `tcp`, secure WebSocket on `ws`).
+    pub tls: Option<TlsFiles>,
     /// Largest accepted PUBLISH packet.
     pub max_packet_size: u32,
     /// Most simultaneous sessions.
@@ -43,11 +46,21 @@ impl Default for EmbeddedConfig {
         Self {
             tcp: SocketAddr::from(([127, 0, 0, 1], 1883)),
             ws: None,
+            tls: None,
             max_packet_size: 1024 * 1024,
             max_connections: 10_000,
             max_queued_messages: 100_000,
         }
     }
+}
+
+/// The PEM files of the embedded broker's TLS identity.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 /// A running embedded broker.
@@ -73,7 +86,11 @@ impl std::fmt::Debug for EmbeddedBroker {
 }
 
 fn listener(name: &str, addr: SocketAddr, config: &EmbeddedConfig) -> Builder {
+    let tls = config.tls.as_ref();
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
     Builder::new()
+        .tls_cert(tls.map(|t| path(&t.cert)))
+        .tls_key(tls.map(|t| path(&t.key)))
         .name(name)
         .laddr(addr)
         .nodelay(true)
@@ -118,12 +135,19 @@ impl EmbeddedBroker {
         }
         register.start().await;
 
-        let tcp = listener("tcp", config.tcp, config).bind().and_then(|l| l.tcp()).map_err(unavailable)?;
+        let secure = config.tls.is_some();
+        let tcp = listener("tcp", config.tcp, config)
+            .bind()
+            .and_then(|l| if secure { l.tls() } else { l.tcp() })
+            .map_err(unavailable)?;
         let tcp_addr = tcp.local_addr().map_err(unavailable)?;
         let mut server = MqttServer::new(scx.clone()).listener_by_id(tcp, tcp_addr.port());
         let mut ws_addr = None;
         if let Some(ws) = config.ws {
-            let ws = listener("ws", ws, config).bind().and_then(|l| l.ws()).map_err(unavailable)?;
+            let ws = listener("ws", ws, config)
+                .bind()
+                .and_then(|l| if secure { l.wss() } else { l.ws() })
+                .map_err(unavailable)?;
             let addr = ws.local_addr().map_err(unavailable)?;
             server = server.listener_by_id(ws, addr.port());
             ws_addr = Some(addr);
@@ -134,7 +158,7 @@ impl EmbeddedBroker {
                 tracing::error!(error = %e, "embedded broker stopped");
             }
         });
-        tracing::info!(tcp = %tcp_addr, ws = ?ws_addr, "embedded broker listening");
+        tracing::info!(tcp = %tcp_addr, ws = ?ws_addr, tls = secure, "embedded broker listening");
         let (readiness, _) = tokio::sync::watch::channel(Readiness::Connected);
         Ok(Self { scx, tcp_addr, ws_addr, accept, readiness })
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use embedded::{EmbeddedBroker, EmbeddedConfig};
+pub use embedded::{EmbeddedBroker, EmbeddedConfig, TlsFiles};
 pub use external::{ExternalBroker, ExternalBrokerConfig, MqttVersion};
 
 /// MQTT quality of service.

@@ -1,0 +1,56 @@
+//! What the examples share: their listener flags and their logging.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use mqttspec::ServerBuilder;
+
+/// Where the embedded broker listens, and the optional endpoints beside it.
+#[derive(Debug, clap::Args)]
+pub struct Listen {
+    /// Address the embedded broker listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// MQTT port (MQTT over TLS with `--tls-cert`).
+    #[arg(long, default_value_t = 1883)]
+    pub port: u16,
+    /// Also accept MQTT over WebSocket (browsers, MQTT.js) on this address, e.g. 127.0.0.1:8083
+    /// (connect to ws://127.0.0.1:8083/mqtt; wss:// with `--tls-cert`).
+    #[arg(long)]
+    pub websocket: Option<SocketAddr>,
+    /// Certificate chain (PEM) of the broker's TLS identity: every listener then speaks TLS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464.
+    #[arg(long)]
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Listen {
+    /// These settings on `builder`.
+    pub fn apply(&self, mut builder: ServerBuilder) -> ServerBuilder {
+        builder = builder.listen(SocketAddr::new(self.host, self.port));
+        if let Some(ws) = self.websocket {
+            builder = builder.websocket(ws);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            builder = builder.tls(cert, key);
+        }
+        if let Some(metrics) = self.metrics {
+            builder = builder.metrics(metrics);
+        }
+        builder
+    }
+}
+
+/// Logs to stderr at `RUST_LOG` (default: info, the broker's own lines from warn).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rmqtt=warn".into()),
+        )
+        .init();
+}
