@@ -3,11 +3,25 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// The first this many bytes of an example's log are kept for the test to read.
+const LOG_KEPT: usize = 1 << 20;
+
+/// What an example wrote to its log.
+#[derive(Debug, Default)]
+pub struct Log {
+    /// The first `LOG_KEPT` bytes.
+    pub text: String,
+    /// Every byte written.
+    pub bytes: usize,
+}
 
 pub struct Example {
     child: Child,
     pub port: u16,
     dir: PathBuf,
+    pub log: Arc<Mutex<Log>>,
 }
 
 impl Example {
@@ -20,7 +34,8 @@ impl Example {
         Self::start_with(name, port, dir, &["--port", &port.to_string(), "--database-url", &database], env)
     }
 
-    /// Starts an example with exactly these arguments (`port` is what it serves on, for the test).
+    /// Starts an example with exactly these arguments (`port` is what it serves on, for the test);
+    /// it logs at its default level unless `env` sets `RUST_LOG`.
     pub fn start_with(name: &str, port: u16, dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Self {
         // target/<profile>/deps/e2e-… → target/<profile>/examples/<name>
         let exe = std::env::current_exe().unwrap();
@@ -29,23 +44,38 @@ impl Example {
         std::fs::create_dir_all(&dir).unwrap();
         let mut child = Command::new(binary)
             .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("RUST_BACKTRACE")
             .envs(env.iter().copied())
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("example starts");
+        let log = Arc::new(Mutex::new(Log::default()));
+        let keep = |log: &Mutex<Log>, line: &str| {
+            let mut log = log.lock().unwrap();
+            log.bytes += line.len() + 1;
+            if log.text.len() < LOG_KEPT {
+                log.text.push_str(line);
+                log.text.push('\n');
+            }
+        };
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         loop {
             let line = lines.next().unwrap_or_else(|| panic!("{name} exited before serving")).unwrap();
+            keep(&log, &line);
             if line.contains(" serving ") {
                 break;
             }
         }
-        // Keep draining its log so that it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, port, dir }
+        // Keep draining its output so that it never blocks on a full pipe.
+        let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        for stream in [Box::new(lines) as Box<dyn Iterator<Item = std::io::Result<String>> + Send>, Box::new(stderr)] {
+            let log = log.clone();
+            std::thread::spawn(move || stream.map_while(Result::ok).for_each(|line| keep(&log, &line)));
+        }
+        Self { child, port, dir, log }
     }
 }
 

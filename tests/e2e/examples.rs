@@ -138,3 +138,92 @@ async fn iot_sensors_stamps_device_and_time() {
     );
     ok(&device.request(json!({"operation": "delete", "entity": "sensor_readings", "record_id": reading["id"]})).await);
 }
+
+/// MQTT's variable byte integer.
+fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n % 128) as u8;
+        n /= 128;
+        out.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+fn string(s: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn packet(kind: u8, body: Vec<u8>) -> Vec<u8> {
+    let mut out = vec![kind];
+    remaining_length(body.len(), &mut out);
+    out.extend(body);
+    out
+}
+
+/// CONNECT (with a username) then a SUBSCRIBE to `filter`, written as raw bytes: MQTT clients
+/// refuse to send an invalid filter, an attacker does not.
+async fn raw_invalid_subscribe(port: u16, version: u8, id: &str, username: &str, filter: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let v5 = version == 5;
+    let mut connect = Vec::new();
+    string("MQTT", &mut connect);
+    connect.extend([version, 0x80 | 0x40 | 0x02, 0, 60]);
+    if v5 {
+        connect.push(0); // no properties
+    }
+    string(id, &mut connect);
+    string(username, &mut connect);
+    string("", &mut connect);
+    let mut subscribe = vec![0, 1];
+    if v5 {
+        subscribe.push(0);
+    }
+    string(filter, &mut subscribe);
+    subscribe.push(1);
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(&[packet(0x10, connect), packet(0x82, subscribe)].concat()).await.unwrap();
+    // CONNACK, then a SUBACK refusing the filter (MQTT 5) or the connection closed (3.1.1).
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(crate::harness::WAIT, async {
+        let mut got = Vec::new();
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            // CONNACK (4 bytes in 3.1.1) and a SUBACK (0x90) have arrived.
+            if got.len() > 4 && got.contains(&0x90) {
+                return got;
+            }
+        }
+    })
+    .await
+    .expect("the broker answers or closes");
+    assert_eq!(read.first(), Some(&0x20), "CONNACK first: {read:?}");
+}
+
+/// A client whose username is its JWT sends malformed SUBSCRIBEs (`a/#/b`, `a+/b`), MQTT 3.1.1 and
+/// 5, again and again: its token never reaches the log, and the log does not grow with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_subscribes_neither_leak_credentials_nor_fill_the_log() {
+    let server = Example::start("multi_tenant", &[("MQTTSPEC_JWT_SECRET", SECRET)]);
+    let jwt = token("mallory", "a", &[], Some(3600));
+    let before = server.log.lock().unwrap().bytes;
+    let attempts = 40;
+    for i in 0..attempts {
+        let version = if i % 2 == 0 { 4 } else { 5 };
+        let filter = if i % 4 < 2 { "a/#/b" } else { "a+/b" };
+        raw_invalid_subscribe(server.port, version, &format!("mallory{i}"), &jwt, filter).await;
+    }
+    // The server still serves, and has logged whatever it logs for these connections by now.
+    let mut c = tenant_client(server.port, "after", &token("bob", "a", &[], Some(3600))).await;
+    ok(&c.request(json!({"operation": "read", "entity": "users"})).await);
+    let log = server.log.lock().unwrap();
+    let signature = jwt.rsplit('.').next().unwrap();
+    assert!(!log.text.contains(signature), "the token reached the log:\n{}", log.text);
+    let grown = log.bytes - before;
+    assert!(grown < attempts * 200, "{grown} bytes of log for {attempts} malformed SUBSCRIBEs:\n{}", log.text);
+}

@@ -60,7 +60,7 @@ fn slope(points: &[(f64, f64)]) -> f64 {
 async fn churn_keeps_memory_flat() {
     let (seconds, clients, sample) =
         (env("SOAK_SECONDS", 600), env("SOAK_CLIENTS", 100_000), env("SOAK_SAMPLE_SECONDS", 10));
-    let example = Example::start("quickstart", &[("RUST_LOG", "warn")]);
+    let example = Example::start("quickstart", &[("RUST_LOG", "warn,quickstart=info")]);
     let port = example.port;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
