@@ -5,6 +5,7 @@ mod support;
 
 mod entities;
 mod fixture;
+mod fuzz_corpus;
 mod hostile;
 mod paging;
 mod properties;

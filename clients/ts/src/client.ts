@@ -111,6 +111,8 @@ class SubscriptionState<T> implements Subscription {
   lastSeq = 0;
   /** A resume request is in flight. */
   resuming = false;
+  /** Subscribing anew after a resync is in flight. */
+  restarting = false;
   /** Subscribing anew failed: retried at the next reconnect. */
   broken = false;
   active = true;
@@ -366,7 +368,8 @@ export class MqttspecClient {
     this.pending.clear();
     this.subs.clear();
     this.all.clear();
-    await this.mqtt.endAsync();
+    // Forced: waiting for acknowledgements of requests nobody waits for any more could hang.
+    await this.mqtt.endAsync(true);
   }
 
   // ---- internals ----
@@ -456,20 +459,26 @@ export class MqttspecClient {
       return;
     }
     if (epoch !== this.epoch || this.isClosed()) return;
+    // Requests still waiting (sent before the connection dropped, or while it was down) go out first;
+    // a repeated id is answered from the server's idempotency store, never executed twice.
+    for (const p of [...this.pending.values()]) this.publish(p);
     this.setState('connected');
     this.readyWaiter?.resolve();
-    // Requests still waiting (sent before the connection dropped, or while it was down) go out now.
-    for (const p of [...this.pending.values()]) this.publish(p);
     if (epoch > 1) {
       for (const s of this.all) {
+        if (s.restarting || s.resuming) continue; // their requests were just sent again
         if (s.broken) void this.restartSubscription(s, 'subscribing anew after a failed resync');
-        else if (!s.resuming) void this.resumeSubscription(s);
+        else void this.resumeSubscription(s);
       }
     }
   }
 
   private onClose(): void {
     if (this.currentState === 'closed') return;
+    if (this.currentState === 'connected' && this.mqtt.options.reconnectPeriod === 0) {
+      void this.close(); // no reconnect will come: fail what waits
+      return;
+    }
     if (this.currentState === 'connected') this.setState('reconnecting');
     if (this.readyWaiter && this.mqtt.options.reconnectPeriod === 0) {
       this.readyWaiter.reject(new MqttspecError('connect_failed', 'the connection closed before it was established'));
@@ -601,6 +610,12 @@ export class MqttspecClient {
       const r = await this.send(this.subscribeEnvelope(s), s.timeout);
       const id = (r.data as { subscription_id?: unknown } | null)?.subscription_id;
       if (typeof id !== 'string') throw new MqttspecError('bad_reply', 'subscribe reply without subscription_id');
+      if (!s.active) {
+        // Unsubscribed meanwhile (during a resync): end the new one too.
+        this.ended.add(id);
+        void this.send({ type: 'subscription', operation: 'unsubscribe', subscription_id: id }).catch(() => {});
+        return;
+      }
       s.id = id;
       s.lastSeq = 0;
       s.broken = false;
@@ -626,7 +641,7 @@ export class MqttspecClient {
 
   /** Resumes from `lastSeq`; on refusal subscribes anew and reports a resync. Never throws. */
   private async resumeSubscription(s: SubscriptionState<never>): Promise<void> {
-    if (s.resuming || !s.active || this.currentState === 'closed') return;
+    if (s.resuming || s.restarting || !s.active || this.currentState === 'closed') return;
     s.resuming = true;
     const id = s.id;
     const afterSeq = s.lastSeq;
@@ -653,13 +668,17 @@ export class MqttspecClient {
     this.subs.delete(previousId);
     this.ended.add(previousId);
     const event: ResyncEvent = { entity: s.entity, previousId, lastSeq, reason };
+    s.restarting = true;
     try {
       await this.startSubscription(s);
       event.newId = s.id;
     } catch (e) {
       s.broken = true;
       this.emit('error', e instanceof MqttspecError ? e : new MqttspecError('internal_error', String(e)));
+    } finally {
+      s.restarting = false;
     }
+    if (!s.active) return;
     this.emit('resync', event);
     try {
       s.onResync?.(event);

@@ -44,8 +44,10 @@ pub struct Envelope {
 /// Parses a payload. On error, returns the recovered `id` (or `""`) with the error.
 pub fn parse_envelope(payload: &[u8]) -> Result<Envelope, (String, Error)> {
     let invalid = |id: &str, message: String| (id.to_owned(), Error::new(ErrorCode::InvalidMessage, message));
-    let json: Json = serde_json::from_slice(payload)
-        .map_err(|e| invalid(&recover_id(payload), format!("payload is not JSON: {e}")))?;
+    let json = serde_json::from_slice::<Strict>(payload).map(|s| s.0).map_err(|e| {
+        let message = if e.is_data() { format!("ambiguous JSON: {e}") } else { format!("payload is not JSON: {e}") };
+        invalid(&recover_id(payload), message)
+    })?;
     let Json::Object(mut object) = json else {
         return Err(invalid("", format!("payload must be a JSON object, got {}", json_kind(&json))));
     };
@@ -191,6 +193,69 @@ fn skip_space(payload: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// JSON that names no key twice in an object, at any depth: `{"id":"1","id":"2"}` means two
+/// different things to different parsers (serde_json keeps the last, others the first), so it is
+/// refused instead of guessed at.
+struct Strict(Json);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+        Ok(Json::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Json, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if map.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key `{}` appears twice",
+                    crate::value::clip(&key)
+                )));
+            }
+            let Strict(value) = access.next_value()?;
+            map.insert(key, value);
+        }
+        Ok(Json::Object(map))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +284,18 @@ mod tests {
         let (id, error) = parse_envelope(br#"{"id":"","type":"request","operation":"meta"}"#).unwrap_err();
         assert_eq!((id.as_str(), error.code()), ("", ErrorCode::InvalidMessage));
         assert!(parse_envelope(br#"{"id":"","type":"ping"}"#).is_ok(), "a ping needs no id");
+    }
+
+    #[test]
+    fn a_key_named_twice_is_refused_at_any_depth() {
+        for payload in [
+            &br#"{"id":"1","type":"request","operation":"read","id":"2"}"#[..],
+            br#"{"id":"1","type":"request","operation":"create","entity":"u","data":{"name":"a","name":"b"}}"#,
+            br#"{"id":"1","type":"request","operation":"read","options":{"filters":[{"column":"a","column":"b"}]}}"#,
+        ] {
+            let (id, error) = parse_envelope(payload).unwrap_err();
+            assert_eq!((id.as_str(), error.code()), ("1", ErrorCode::InvalidMessage));
+            assert!(error.message().contains("appears twice"), "{}", error.message());
+        }
     }
 }

@@ -79,6 +79,12 @@ export async function startServer() {
   child.stderr.on('data', collect);
   let exited = null;
   const exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve((exited = { code, signal }))));
+  // Should the test process end without `stop()` (a crash, a failed `before`), take the server along.
+  const onExit = () => {
+    if (!exited) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const stop = async () => {
     if (!exited) {
       process.kill(child.pid, 'SIGCONT');
@@ -88,6 +94,7 @@ export async function startServer() {
       clearTimeout(timer);
     }
     rmSync(dir, { recursive: true, force: true });
+    process.off('exit', onExit);
   };
   try {
     await until(async () => {

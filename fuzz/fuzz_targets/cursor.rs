@@ -1,0 +1,8 @@
+//! AFL++ target `cursor`: see `src/targets.rs`.
+
+#[path = "../src/targets.rs"]
+mod targets;
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| targets::cursor(data));
+}

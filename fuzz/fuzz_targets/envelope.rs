@@ -1,0 +1,8 @@
+//! AFL++ target `envelope`: see `src/targets.rs`.
+
+#[path = "../src/targets.rs"]
+mod targets;
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| targets::envelope(data));
+}
