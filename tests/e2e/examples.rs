@@ -203,10 +203,15 @@ async fn raw_invalid_subscribe(port: u16, version: u8, id: &str, username: &str,
     .await
     .expect("the broker answers or closes");
     assert_eq!(read.first(), Some(&0x20), "CONNACK first: {read:?}");
+    // The SUBACK refuses the filter: "topic filter invalid" (MQTT 5), "failure" (3.1.1).
+    let suback = read.iter().position(|&b| b == 0x90).map(|at| &read[at..]);
+    let expected = if v5 { 0x8F } else { 0x80 };
+    assert_eq!(suback.and_then(|p| p.last()), Some(&expected), "SUBACK: {read:?}");
 }
 
 /// A client whose username is its JWT sends malformed SUBSCRIBEs (`a/#/b`, `a+/b`), MQTT 3.1.1 and
-/// 5, again and again: its token never reaches the log, and the log does not grow with them.
+/// 5, again and again: each is refused in its SUBACK, its token never reaches the log, and the log
+/// does not grow with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_subscribes_neither_leak_credentials_nor_fill_the_log() {
     let server = Example::start("multi_tenant", &[("MQTTSPEC_JWT_SECRET", SECRET)]);

@@ -106,6 +106,17 @@ fn paho_mqtt_311_and_5() {
     }
 }
 
+/// Outside the namespace the embedded broker is a plain MQTT broker: retained messages, persistent
+/// sessions with offline queueing, shared subscriptions, MQTT 5 subscribe options and `$` topics,
+/// checked by Paho clients (3.1.1 and 5) against the quickstart (tests/interop/broker_conformance.py).
+#[test]
+fn the_embedded_broker_is_a_conformant_mqtt_broker() {
+    let server = Example::start("quickstart", &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop/broker_conformance.py");
+    let out = run("python3", &[script, &server.port.to_string()]);
+    assert!(out.contains("conformance ok"), "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paho_over_websocket() {
     let server = crate::harness::TestServer::start_with(crate::support::Backend::Sqlite, |b| {

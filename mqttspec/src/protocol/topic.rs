@@ -115,10 +115,49 @@ impl Topics {
         }
     }
 
+    /// Whether `filter` matches some topic of the namespace: `{prefix}/{id}/request|response|status`
+    /// or `{prefix}/{id}/notify/{subscription}`, for any client id.
+    fn reaches_namespace(&self, filter: &str) -> bool {
+        /// One level of a namespace topic: this literal, or any client id / subscription id.
+        #[derive(Clone, Copy)]
+        enum Slot<'a> {
+            Literal(&'a str),
+            Any,
+        }
+        fn matches(filter: &[&str], topic: &[Slot<'_>]) -> bool {
+            match (filter.split_first(), topic.split_first()) {
+                // `#` also matches the parent level (`a/#` matches `a`).
+                (Some((&"#", _)), _) => true,
+                (None, None) => true,
+                (Some((level, rest)), Some((slot, more))) => {
+                    let fits = match slot {
+                        Slot::Literal(literal) => *level == "+" || level == literal,
+                        Slot::Any => !level.is_empty(),
+                    };
+                    fits && matches(rest, more)
+                }
+                _ => false,
+            }
+        }
+        let filter: Vec<&str> = filter.split('/').collect();
+        let prefix: Vec<Slot<'_>> = self.levels.iter().map(|l| Slot::Literal(l.as_str())).collect();
+        [
+            &[Slot::Literal("request")][..],
+            &[Slot::Literal("response")],
+            &[Slot::Literal("status")],
+            &[Slot::Literal("notify"), Slot::Any],
+        ]
+        .iter()
+        .any(|tail| matches(&filter, &[&prefix[..], &[Slot::Any], tail].concat()))
+    }
+
     /// Whether `client` may subscribe to `filter` (shared subscriptions judged by their filter): `None` when the filter cannot match a topic
-    /// of the namespace; else whether every namespace topic it matches is the client's own
-    /// response or notify topic.
+    /// of the namespace (`+/+`, `sensors/#`: an ordinary subscription); else whether every
+    /// namespace topic it matches is the client's own response or notify topic.
     pub fn may_subscribe(&self, client: &str, filter: &str) -> Option<bool> {
+        if !self.reaches_namespace(Self::unshared(filter)) {
+            return None;
+        }
         let mut levels = Self::unshared(filter).split('/');
         for expected in &self.levels {
             match levels.next() {
@@ -174,6 +213,14 @@ mod tests {
             assert_eq!(t.may_subscribe("alice", bad), Some(false), "{bad}");
         }
         assert_eq!(t.may_subscribe("alice", "sensors/#"), None);
+        // Filters that cannot match a namespace topic (too few levels, another third level) are
+        // ordinary subscriptions, left to the application's ACL.
+        for outside in ["+/+", "+", "+/B", "spec/+", "spec/alice", "+/+/C", "spec/bob/other", "spec/+/notify"] {
+            assert_eq!(t.may_subscribe("alice", outside), None, "{outside}");
+        }
+        for inside in ["+/+/+", "+/#", "spec/+/#", "+/bob/notify/+", "+/+/status"] {
+            assert_eq!(t.may_subscribe("alice", inside), Some(false), "{inside}");
+        }
         assert_eq!(t.may_subscribe("alice", "$share/g/spec/alice/response"), Some(true));
         assert_eq!(t.may_subscribe("alice", "$share/g/sensors/#"), None);
         assert!(!Topics::valid_client_id("a/b") && !Topics::valid_client_id("a+") && !Topics::valid_client_id("#"));

@@ -254,6 +254,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Limits of the embedded broker's retained messages (topics outside the namespace): at most
+    /// `messages` of them and `bytes` of topic and payload together (default 10,000 and 64 MiB);
+    /// beyond, a new retained message is not kept (it is still delivered live).
+    pub fn max_retained(mut self, messages: usize, bytes: usize) -> Self {
+        self.config.embedded.max_retained_messages = messages;
+        self.config.embedded.max_retained_bytes = bytes;
+        self
+    }
+
     /// Most simultaneous connections (default 10,000).
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.config.embedded.max_connections = connections.max(1);

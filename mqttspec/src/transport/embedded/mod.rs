@@ -1,7 +1,11 @@
 //! The embedded broker: rmqtt on the application's runtime. Identity comes from the MQTT
 //! session; the topic ACL of PROTOCOL §1 is enforced in rmqtt's ACL hooks, and requests are
 //! taken at the publish-ACL point, after the ACL allowed them (rmqtt runs its publish hook
-//! before the ACL check).
+//! before the ACL check). Outside the namespace it is a plain MQTT broker: retained messages
+//! (`retained`), shared subscriptions (`shared`) and persistent sessions.
+
+mod retained;
+mod shared;
 
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
@@ -39,6 +43,10 @@ pub struct EmbeddedConfig {
     pub max_connections: usize,
     /// Messages queued per client beyond the in-flight window.
     pub max_queued_messages: usize,
+    /// Most retained messages kept (topics outside the namespace).
+    pub max_retained_messages: usize,
+    /// Most bytes of retained messages kept (topic and payload).
+    pub max_retained_bytes: usize,
 }
 
 impl Default for EmbeddedConfig {
@@ -50,6 +58,8 @@ impl Default for EmbeddedConfig {
             max_packet_size: 1024 * 1024,
             max_connections: 10_000,
             max_queued_messages: 100_000,
+            max_retained_messages: 10_000,
+            max_retained_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -69,6 +79,7 @@ pub struct EmbeddedBroker {
     tcp_addr: SocketAddr,
     ws_addr: Option<SocketAddr>,
     accept: tokio::task::JoinHandle<()>,
+    retained_sweep: tokio::task::JoinHandle<()>,
     readiness: tokio::sync::watch::Sender<Readiness>,
 }
 
@@ -76,6 +87,7 @@ impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
         // The accept loop owns the listeners: ending it frees the ports.
         self.accept.abort();
+        self.retained_sweep.abort();
     }
 }
 
@@ -134,6 +146,12 @@ impl EmbeddedBroker {
             register.add(typ, Box::new(HookHandle(hooks.clone()))).await;
         }
         register.start().await;
+        let retained =
+            retained::RetainedStore::new(hooks.topics.clone(), config.max_retained_messages, config.max_retained_bytes);
+        *scx.extends.retain_mut().await = Box::new(retained::Retained(retained.clone()));
+        let retained_sweep =
+            tokio::spawn(retained::RetainedStore::sweep(Arc::downgrade(&retained), Duration::from_secs(10)));
+        *scx.extends.shared_subscription_mut().await = Box::new(shared::RoundRobin::default());
 
         let secure = config.tls.is_some();
         let tcp = listener("tcp", config.tcp, config)
@@ -160,7 +178,7 @@ impl EmbeddedBroker {
         });
         tracing::info!(tcp = %tcp_addr, ws = ?ws_addr, tls = secure, "embedded broker listening");
         let (readiness, _) = tokio::sync::watch::channel(Readiness::Connected);
-        Ok(Self { scx, tcp_addr, ws_addr, accept, readiness })
+        Ok(Self { scx, tcp_addr, ws_addr, accept, retained_sweep, readiness })
     }
 }
 
@@ -364,6 +382,13 @@ impl Handler for HookHandle {
             Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
                 let client = &*session.id.client_id;
                 let filter = &*subscribe.topic_filter;
+                // Refused here, before rmqtt's router logs the failure (naming the client by its
+                // username, often a credential) and answers a bare "failure".
+                let unshared = Topics::unshared(filter);
+                if unshared.is_empty() || unshared.parse::<rmqtt::topic::Topic>().is_err() {
+                    let failure = SubscribeAclResult::new_failure(SubscribeAckReason::TopicFilterInvalid);
+                    return (false, Some(HookResult::SubscribeAclResult(failure)));
+                }
                 let allowed = match hooks.topics.may_subscribe(client, filter) {
                     Some(false) => false,
                     // A filter with a wildcard before the client id also matches topics outside the namespace.
@@ -373,7 +398,8 @@ impl Handler for HookHandle {
                 if allowed {
                     (true, acc)
                 } else {
-                    tracing::warn!(client, filter, "subscription refused");
+                    // Debug: one client's misbehaviour must not be able to fill the log.
+                    tracing::debug!(client, filter, "subscription refused");
                     let failure = SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized);
                     (false, Some(HookResult::SubscribeAclResult(failure)))
                 }
@@ -386,7 +412,7 @@ impl Handler for HookHandle {
                     None => hooks.gate.allow_publish(client, topic),
                 };
                 if !allowed {
-                    tracing::warn!(client, topic, "publish refused");
+                    tracing::debug!(client, topic, "publish refused");
                     let refused = PublishAclResult::rejected(false, Some(ByteString::from_static("not authorized")));
                     return (false, Some(HookResult::PublishAclResult(refused)));
                 }
