@@ -6,69 +6,37 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use mqttspec::{ExternalBrokerConfig, Readiness, Server, SpecEntity};
-use rumqttc::QoS;
+use mqttspec::{ExternalBrokerConfig, Readiness, Server};
 
-#[path = "common/probe.rs"]
-mod probe;
+// Also registers the `users` entity (`common::user`) that both servers serve.
+mod common;
 
-use probe::{Probe, probe};
+use common::measure::{p50_p99, pipelined, sequential};
+use common::probe::{Probe, probe};
 
-#[derive(Debug, SpecEntity)]
-#[spec(table = "users")]
-struct User {
-    #[spec(generated)]
-    id: i64,
-    name: String,
-    email: String,
-    status: Option<String>,
+/// p50 and p99 of `n` sequential round trips, in µs.
+async fn p50_p99_of(p: &mut Probe, topic: &str, payload: &dyn Fn(usize) -> Vec<u8>, n: usize) -> (f64, f64) {
+    p50_p99(&mut sequential(p, topic, n, payload, |_| {}).await)
 }
 
-async fn p50_p99(p: &mut Probe, topic: &str, payload: &dyn Fn(usize) -> Vec<u8>, n: usize) -> (f64, f64) {
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let start = Instant::now();
-        p.client.publish(topic, QoS::AtLeastOnce, false, payload(i)).await.unwrap();
-        p.rx.recv().await.unwrap();
-        samples.push(start.elapsed().as_secs_f64() * 1e6);
-    }
-    samples.sort_by(f64::total_cmp);
-    (samples[n / 2], samples[(n * 99 / 100).min(n - 1)])
-}
-
-/// Round trips per second with `clients` clients keeping `window` requests in flight each.
-async fn rate(port: u16, tag: &str, clients: usize, window: usize, per_client: usize, body: &str) -> f64 {
+/// Round trips per second with `clients` clients keeping `window` requests in flight each for 2 s.
+async fn rate(port: u16, tag: &str, clients: usize, window: usize, body: &str) -> f64 {
     let mut probes = Vec::new();
     for c in 0..clients {
         probes.push(probe(port, &format!("{tag}{c}")).await);
     }
-    let start = Instant::now();
-    let tasks: Vec<_> = probes
-        .into_iter()
-        .enumerate()
-        .map(|(c, mut p)| {
-            let topic = format!("spec/{tag}{c}/request");
-            let body = body.to_owned();
-            tokio::spawn(async move {
-                let request = |i: usize| body.replace("{i}", &i.to_string());
-                for i in 0..window.min(per_client) {
-                    p.client.publish(&topic, QoS::AtLeastOnce, false, request(i)).await.unwrap();
-                }
-                for i in window..per_client + window {
-                    p.rx.recv().await.unwrap();
-                    if i < per_client {
-                        p.client.publish(&topic, QoS::AtLeastOnce, false, request(i)).await.unwrap();
-                    }
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
+    let (body, counter) = (body.to_owned(), Arc::new(AtomicU64::new(0)));
+    let next = Arc::new(move |_| Some(body.replace("{i}", &counter.fetch_add(1, Ordering::Relaxed).to_string()).into_bytes()));
+    let (probes, rate) =
+        pipelined(probes, "spec/{id}/request", window, Duration::from_secs(2), next, Arc::new(|_| {})).await;
+    for p in probes {
+        p.close().await;
     }
-    (clients * per_client) as f64 / start.elapsed().as_secs_f64()
+    rate.per_second()
 }
 
 /// A Mosquitto of this run (anonymous, TCP_NODELAY), stopped when dropped.
@@ -145,8 +113,8 @@ async fn main() {
         let seed = format!(
             r#"{{"id":"seed","type":"request","operation":"create","entity":"users","data":{{"name":"a","email":"a{i}@x"}}}}"#
         );
-        p.client.publish(format!("spec/bench{i}/request"), QoS::AtLeastOnce, false, seed).await.unwrap();
-        p.rx.recv().await.unwrap();
+        p.send(&format!("spec/bench{i}/request"), seed).await;
+        p.next().await;
         probes.push(p);
     }
     type Payload = Box<dyn Fn(usize) -> Vec<u8>>;
@@ -172,7 +140,7 @@ async fn main() {
                     "echo" => format!("bench/bench{i}/echo"),
                     _ => format!("spec/bench{i}/{kind}"),
                 };
-                results[i].push(p50_p99(p, &topic, payload.as_ref(), n).await);
+                results[i].push(p50_p99_of(p, &topic, payload.as_ref(), n).await);
             }
         }
         let median = |r: &mut Vec<(f64, f64)>| {
@@ -182,12 +150,12 @@ async fn main() {
         let (a, b) = (median(&mut results[0]), median(&mut results[1]));
         println!("  {name:<22} p50 {:>7.1} µs  p99 {:>7.1} µs   p50 {:>7.1} µs  p99 {:>7.1} µs", a.0, a.1, b.0, b.1);
     }
-    println!("16 clients × 16 in flight, 500 requests each, round trips/s");
+    println!("16 clients × 16 in flight for 2 s, round trips/s");
     let read = r#"{"id":"t{i}","type":"request","operation":"read","entity":"users","record_id":1}"#;
     let ping = r#"{"id":"t{i}","type":"ping"}"#;
     for (name, body) in [("ping", ping), ("read by id", read)] {
-        let a = rate(ports[0].1, &format!("e-{}", name.len()), 16, 16, 500, body).await;
-        let b = rate(ports[1].1, &format!("m-{}", name.len()), 16, 16, 500, body).await;
+        let a = rate(ports[0].1, &format!("e-{}", name.len()), 16, 16, body).await;
+        let b = rate(ports[1].1, &format!("m-{}", name.len()), 16, 16, body).await;
         println!("  {name:<22} {a:>26.0} {b:>26.0}");
     }
     external.shutdown().await;

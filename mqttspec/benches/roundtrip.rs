@@ -1,78 +1,44 @@
-//! Round-trip latency and throughput of the server, side by side with baselines measured in the
-//! same run: the bare broker (a client's publish echoed back to itself, no mqttspec in the path)
+//! Round-trip latency and throughput of an in-process server, side by side with baselines measured
+//! in the same run: the bare broker (a client's publish echoed back to itself, no mqttspec in the path)
 //! and `ping` (broker + dispatch, no database). Also subscription matching with the equality
 //! index against a scan of every subscription.
 //!
 //! `cargo bench --bench roundtrip` (optionally `-- <round trips>`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mqttspec::hooks::Client;
 use mqttspec::query::Condition;
 use mqttspec::subscription::SubscriptionRegistry;
-use mqttspec::{EntityDef, Server, SpecEntity, Value};
-use rumqttc::QoS;
+use mqttspec::{EntityDef, Server, Value};
 use serde_json::json;
 
-#[path = "common/probe.rs"]
-mod probe;
+// Also registers the `users` entity (`common::user`) that the server serves.
+mod common;
 
-use probe::{Probe, probe};
+use common::measure::{p50_p99, pipelined, sequential};
+use common::probe::probe;
+use common::user::User;
 
-#[derive(Debug, SpecEntity)]
-#[spec(table = "users")]
-struct User {
-    #[spec(generated)]
-    id: i64,
-    name: String,
-    email: String,
-    status: Option<String>,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-async fn measure(p: &mut Probe, topic: &str, payload: impl Fn(usize) -> Vec<u8>, n: usize) -> (Duration, Duration) {
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let start = Instant::now();
-        p.client.publish(topic, QoS::AtLeastOnce, false, payload(i)).await.unwrap();
-        p.rx.recv().await.unwrap();
-        samples.push(start.elapsed());
-    }
-    samples.sort();
-    (percentile(&samples, 0.5), percentile(&samples, 0.99))
-}
-
-async fn throughput(port: u16, clients: usize, per_client: usize, body: serde_json::Value) -> f64 {
+/// Pipelined requests per second: 8 clients × 16 in flight for 2 s.
+async fn throughput(port: u16, tag: &str, body: serde_json::Value) -> f64 {
     let mut probes = Vec::new();
-    for c in 0..clients {
-        probes.push(probe(port, &format!("tp{c}-{}", body["operation"].as_str().unwrap_or("ping"))).await);
+    for c in 0..8 {
+        probes.push(probe(port, &format!("tp{c}-{tag}")).await);
     }
-    let start = Instant::now();
-    let tasks: Vec<_> = probes
-        .into_iter()
-        .enumerate()
-        .map(|(c, mut p)| {
-            let body = body.clone();
-            tokio::spawn(async move {
-                let topic = format!("spec/tp{c}-{}/request", body["operation"].as_str().unwrap_or("ping"));
-                for i in 0..per_client {
-                    let mut b = body.clone();
-                    b["id"] = json!(format!("{c}-{i}"));
-                    p.client.publish(&topic, QoS::AtLeastOnce, false, serde_json::to_vec(&b).unwrap()).await.unwrap();
-                }
-                for _ in 0..per_client {
-                    p.rx.recv().await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
+    let counter = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(move |_| {
+        let mut b = body.clone();
+        b["id"] = json!(format!("t{}", counter.fetch_add(1, Ordering::Relaxed)));
+        Some(serde_json::to_vec(&b).unwrap())
+    });
+    let (probes, rate) = pipelined(probes, "spec/{id}/request", 16, Duration::from_secs(2), next, Arc::new(|_| {})).await;
+    for p in probes {
+        p.close().await;
     }
-    (clients * per_client) as f64 / start.elapsed().as_secs_f64()
+    rate.per_second()
 }
 
 fn matching(subscriptions: usize, changes: usize) {
@@ -136,8 +102,8 @@ async fn main() {
     let port = server.local_addr().expect("embedded broker").port();
     let mut p = probe(port, "bench").await;
     let seed = json!({"id": "seed", "type": "request", "operation": "create", "entity": "users", "data": {"name": "a", "email": "a@x"}});
-    p.client.publish("spec/bench/request", QoS::AtLeastOnce, false, serde_json::to_vec(&seed).unwrap()).await.unwrap();
-    p.rx.recv().await.unwrap();
+    p.send("spec/bench/request", serde_json::to_vec(&seed).unwrap()).await;
+    p.next().await;
 
     println!("sequential round trips, QoS 1, one client, n = {n} (SQLite file database)");
     type Payload = Box<dyn Fn(usize) -> Vec<u8>>;
@@ -172,15 +138,15 @@ async fn main() {
         ),
     ];
     for (name, topic, payload) in &rows {
-        let (p50, p99) = measure(&mut p, topic, payload, n).await;
-        println!("  {name:<34} p50 {:>7.1} µs   p99 {:>7.1} µs", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
+        let (p50, p99) = p50_p99(&mut sequential(&mut p, topic, n, payload, |_| {}).await);
+        println!("  {name:<34} p50 {p50:>7.1} µs   p99 {p99:>7.1} µs");
     }
-    println!("throughput, 8 clients × 500 pipelined requests");
-    for (name, body) in [
-        ("ping (baseline)", json!({"type": "ping"})),
-        ("read one", json!({"type": "request", "operation": "read", "entity": "users", "record_id": 1})),
+    println!("throughput, 8 clients × 16 in flight for 2 s");
+    for (name, tag, body) in [
+        ("ping (baseline)", "ping", json!({"type": "ping"})),
+        ("read one", "read", json!({"type": "request", "operation": "read", "entity": "users", "record_id": 1})),
     ] {
-        println!("  {name:<34} {:>9.0} requests/s", throughput(port, 8, 500, body).await);
+        println!("  {name:<34} {:>9.0} requests/s", throughput(port, tag, body).await);
     }
     matching(10_000, 20_000);
     server.shutdown().await;

@@ -139,35 +139,12 @@ async fn iot_sensors_stamps_device_and_time() {
     ok(&device.request(json!({"operation": "delete", "entity": "sensor_readings", "record_id": reading["id"]})).await);
 }
 
-/// MQTT's variable byte integer.
-fn remaining_length(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let byte = (n % 128) as u8;
-        n /= 128;
-        out.push(if n > 0 { byte | 0x80 } else { byte });
-        if n == 0 {
-            return;
-        }
-    }
-}
-
-fn string(s: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn packet(kind: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut out = vec![kind];
-    remaining_length(body.len(), &mut out);
-    out.extend(body);
-    out
-}
-
 /// CONNECT (with a username) then a SUBSCRIBE to `filter`, written as raw bytes: MQTT clients
 /// refuse to send an invalid filter, an attacker does not.
 async fn raw_invalid_subscribe(port: u16, version: u8, id: &str, username: &str, filter: &str) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let v5 = version == 5;
+    use crate::raw::{packet, string};
     let mut connect = Vec::new();
     string("MQTT", &mut connect);
     connect.extend([version, 0x80 | 0x40 | 0x02, 0, 60]);

@@ -19,6 +19,7 @@ mod metrics;
 mod offline;
 mod panics;
 mod protocol;
+mod raw;
 mod rmqtt_cluster;
 mod sessions;
 mod soak;

@@ -259,3 +259,38 @@ mod external {
         server.shutdown().await;
     }
 }
+
+/// A clean session that ends while its client id connects again at once (DISCONNECT, then a new
+/// CONNECT without clean start on a second socket): rmqtt 0.24 alone answered some of these
+/// CONNACK "server unavailable" or handed the ended session over (session present, its
+/// subscriptions revived). Every round must be accepted with no session present.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_session_is_never_revived_by_a_quick_reconnect() {
+    use crate::raw::{connect_v5, packet, read_packet, string};
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let addr = ("127.0.0.1", server.port);
+    let mut outcomes = std::collections::BTreeMap::new();
+    for round in 0..150u16 {
+        let id = "racer";
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        first.write_all(&connect_v5(id, true)).await.unwrap();
+        let connack = read_packet(&mut first).await.expect("CONNACK");
+        assert_eq!((connack[0], connack[2]), (0x20, 0), "CONNACK success: {connack:?}");
+        let mut subscribe = (round + 1).to_be_bytes().to_vec();
+        subscribe.push(0); // no properties
+        string("spec/racer/response", &mut subscribe);
+        subscribe.push(1);
+        first.write_all(&packet(0x82, subscribe)).await.unwrap();
+        assert_eq!(read_packet(&mut first).await.expect("SUBACK")[0], 0x90);
+        first.write_all(&[0xE0, 0]).await.unwrap();
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        second.write_all(&connect_v5(id, false)).await.unwrap();
+        let connack = read_packet(&mut second).await.expect("CONNACK");
+        // 0x20, flags (bit 0: session present), reason code, properties.
+        *outcomes.entry((connack[1] & 1, connack[2])).or_insert(0) += 1;
+        second.write_all(&[0xE0, 0]).await.unwrap();
+        drop(first);
+    }
+    assert_eq!(outcomes.into_iter().collect::<Vec<_>>(), [((0, 0), 150)], "(session present, reason) × rounds");
+}

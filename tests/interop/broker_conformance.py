@@ -210,7 +210,25 @@ def dollar_topics():
     pub.close()
 
 
+def reconnect_race(v5, rounds=50):
+    """A clean session that ends while the same client id connects again: the new connection is
+    accepted and finds no session (rmqtt alone sometimes answered "server unavailable" or revived it)."""
+    tag = "5" if v5 else "311"
+    topic = f"conf/{RUN}/race{tag}"
+    for i in range(rounds):
+        c = Conn(f"race{tag}", v5, clean=True, expiry=0)
+        c.subscribe(topic)
+        c.c.disconnect()
+        c.c.loop_stop()
+        again = Conn(f"race{tag}", v5, clean=False, expiry=0)
+        again.close()
+        if again.session_present is not False:
+            check(f"reconnect race ({tag})", False, f"round {i}: session present after a clean session")
+    check(f"reconnect race: {rounds} rounds, none finds the clean session ({tag})", True)
+
+
 for v5 in (False, True):
+    reconnect_race(v5)
     retained(v5)
     offline(v5)
     shared(v5)

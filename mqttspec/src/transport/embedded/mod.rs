@@ -295,6 +295,32 @@ struct BrokerHooks {
 
 struct HookHandle(Arc<BrokerHooks>);
 
+/// rmqtt 0.24 races when a client id connects again while its previous session, a clean one, is
+/// ending: the takeover's kick can fail (CONNACK "server unavailable") or hand the ending session
+/// over (session present after a clean session, its subscriptions revived). Such a session is
+/// discarded here, before rmqtt looks for it.
+async fn settle_clean_session(scx: &ServerContext, id: &Id) {
+    let mut entry = scx.extends.shared().await.entry(id.clone());
+    let Some(old) = entry.session() else { return };
+    let persistent = match old.connect_info().await.as_deref() {
+        Ok(rmqtt::types::ConnectInfo::V3(_, connect)) => !connect.clean_session,
+        Ok(rmqtt::types::ConnectInfo::V5(..)) => {
+            let disconnect = old.disconnect().await.ok().flatten();
+            !old.fitter.session_expiry_interval(disconnect.as_ref()).is_zero()
+        }
+        Err(_) => false,
+    };
+    if persistent {
+        return;
+    }
+    // Discarded now, so that rmqtt's own takeover finds nothing to hand over. A kick that meets the
+    // session task as it ends fails; the next one, once the task is gone, removes the entry.
+    let until = tokio::time::Instant::now() + Duration::from_millis(500);
+    while entry.exist() && entry.kick(true, true, true).await.is_err() && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// A number that tells apart the sessions of one client id (rmqtt's `Id` includes its creation time).
 fn session_token(id: &Id) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -345,6 +371,9 @@ impl Handler for HookHandle {
                     };
                     hooks.gate.connect(request).await
                 };
+                if decision == ConnectDecision::Accept {
+                    settle_clean_session(&hooks.scx, info.id()).await;
+                }
                 if decision == ConnectDecision::AcceptFresh {
                     // The session the broker keeps for this client id is another principal's: discard
                     // it (queue, in-flight, subscriptions) so that this connection finds no session.
