@@ -166,17 +166,9 @@ pub fn cursor(data: &[u8]) {
 
 pub fn engine(data: &[u8]) {
     let Ok(envelope) = mqttspec::protocol::parse_envelope(data) else { return };
-    let Some(operation) = envelope.operation else { return };
     if !matches!(envelope.kind, mqttspec::protocol::MessageType::Request) {
         return;
     }
-    let request = Request {
-        schema: envelope.schema.as_deref(),
-        entity: envelope.entity.as_deref(),
-        operation,
-        record_id: envelope.record_id.as_ref(),
-        data: envelope.data.as_ref(),
-        options: envelope.options.as_ref(),
-    };
+    let Some(request) = Request::from_envelope(&envelope) else { return };
     execute(&String::from_utf8_lossy(data), request);
 }

@@ -30,7 +30,8 @@ async fn rate(port: u16, tag: &str, clients: usize, window: usize, body: &str) -
         probes.push(probe(port, &format!("{tag}{c}")).await);
     }
     let (body, counter) = (body.to_owned(), Arc::new(AtomicU64::new(0)));
-    let next = Arc::new(move |_| Some(body.replace("{i}", &counter.fetch_add(1, Ordering::Relaxed).to_string()).into_bytes()));
+    let next =
+        Arc::new(move |_| Some(body.replace("{i}", &counter.fetch_add(1, Ordering::Relaxed).to_string()).into_bytes()));
     let (probes, rate) =
         pipelined(probes, "spec/{id}/request", window, Duration::from_secs(2), next, Arc::new(|_| {})).await;
     for p in probes {

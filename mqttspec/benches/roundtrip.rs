@@ -34,7 +34,8 @@ async fn throughput(port: u16, tag: &str, body: serde_json::Value) -> f64 {
         b["id"] = json!(format!("t{}", counter.fetch_add(1, Ordering::Relaxed)));
         Some(serde_json::to_vec(&b).unwrap())
     });
-    let (probes, rate) = pipelined(probes, "spec/{id}/request", 16, Duration::from_secs(2), next, Arc::new(|_| {})).await;
+    let (probes, rate) =
+        pipelined(probes, "spec/{id}/request", 16, Duration::from_secs(2), next, Arc::new(|_| {})).await;
     for p in probes {
         p.close().await;
     }

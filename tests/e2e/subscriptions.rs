@@ -222,40 +222,26 @@ async fn a_record_subscription_follows_that_record_only() {
     c.no_notification().await;
 }
 
-/// One MQTT 3.1.1 packet: fixed header byte, remaining length, body.
-fn packet(header: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![header];
-    let mut len = body.len();
-    loop {
-        let byte = (len % 128) as u8;
-        len /= 128;
-        out.push(if len > 0 { byte | 0x80 } else { byte });
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(body);
-    out
-}
-
+/// A length-prefixed string, as a value.
 fn mqtt_str(s: &str) -> Vec<u8> {
-    let mut out = (s.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(s.as_bytes());
+    let mut out = Vec::new();
+    crate::raw::string(s, &mut out);
     out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persistent_session_gets_what_its_subscriptions_queued_while_away() {
+    use crate::raw::packet;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start(Backend::Sqlite).await;
     // A raw 3.1.1 client with a persistent session that sends DISCONNECT but keeps its socket open.
     let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
     let connect = [mqtt_str("MQTT"), vec![4, 0x00, 0, 60], mqtt_str("lingerer")].concat();
-    raw.write_all(&packet(0x10, &connect)).await.unwrap();
+    raw.write_all(&packet(0x10, connect.clone())).await.unwrap();
     let subscribe = [vec![0, 1], mqtt_str("spec/lingerer/#"), vec![1]].concat();
-    raw.write_all(&packet(0x82, &subscribe)).await.unwrap();
+    raw.write_all(&packet(0x82, subscribe.clone())).await.unwrap();
     let request = r#"{"id":"s1","type":"subscription","operation":"subscribe","entity":"users"}"#;
-    raw.write_all(&packet(0x30, &[mqtt_str("spec/lingerer/request"), request.as_bytes().to_vec()].concat()))
+    raw.write_all(&packet(0x30, [mqtt_str("spec/lingerer/request"), request.as_bytes().to_vec()].concat()))
         .await
         .unwrap();
     let mut seen = Vec::new();
@@ -265,7 +251,7 @@ async fn a_persistent_session_gets_what_its_subscriptions_queued_while_away() {
         assert!(n > 0, "connection open");
         seen.extend_from_slice(&buf[..n]);
     }
-    raw.write_all(&packet(0xE0, &[])).await.unwrap();
+    raw.write_all(&packet(0xE0, Vec::new())).await.unwrap();
     let mut writer = server.client("writer").await;
     writer.subscribe_own().await;
     // The writer's connect, subscribe and request take several broker round trips: the

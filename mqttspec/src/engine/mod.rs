@@ -40,6 +40,20 @@ pub struct Request<'a> {
     pub options: Option<&'a Json>,
 }
 
+impl<'a> Request<'a> {
+    /// The request an envelope carries (`None` for a ping: it has no operation).
+    pub fn from_envelope(envelope: &'a crate::protocol::Envelope) -> Option<Self> {
+        Some(Request {
+            schema: envelope.schema.as_deref(),
+            entity: envelope.entity.as_deref(),
+            operation: envelope.operation?,
+            record_id: envelope.record_id.as_ref(),
+            data: envelope.data.as_ref(),
+            options: envelope.options.as_ref(),
+        })
+    }
+}
+
 /// What an operation produced: the reply's `data` and `metadata`, and the row changes to notify.
 #[derive(Debug, Clone)]
 pub struct Outcome {

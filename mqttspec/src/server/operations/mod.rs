@@ -57,14 +57,7 @@ pub(super) async fn execute(
         Operation::Subscribe => subscriptions::subscribe(core, client, envelope).await,
         Operation::Unsubscribe => subscriptions::unsubscribe(core, client, envelope).await,
         _ => {
-            let request = Request {
-                schema: envelope.schema.as_deref(),
-                entity: envelope.entity.as_deref(),
-                operation,
-                record_id: envelope.record_id.as_ref(),
-                data: envelope.data.as_ref(),
-                options: envelope.options.as_ref(),
-            };
+            let request = Request::from_envelope(envelope).expect("requests carry an operation");
             let mut hooks = HookInterceptor {
                 hooks: &core.hooks,
                 client,
