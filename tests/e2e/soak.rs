@@ -60,11 +60,23 @@ fn slope(points: &[(f64, f64)]) -> f64 {
 async fn churn_keeps_memory_flat() {
     let (seconds, clients, sample) =
         (env("SOAK_SECONDS", 600), env("SOAK_CLIENTS", 100_000), env("SOAK_SAMPLE_SECONDS", 10));
-    let example = Example::start("quickstart", &[("RUST_LOG", "warn,quickstart=info")]);
-    let port = example.port;
+    // `SOAK_PORT` (and `SOAK_PID`, whose memory is sampled): churn a server started elsewhere, under
+    // a profiler for example, instead of the quickstart started here.
+    let external = std::env::var("SOAK_PORT").ok().and_then(|p| p.parse::<u16>().ok());
+    let example = match external {
+        Some(_) => None,
+        None => Some(Example::start("quickstart", &[("RUST_LOG", "warn,quickstart=info")])),
+    };
+    let pid = std::env::var("SOAK_PID").ok().and_then(|p| p.parse::<u32>().ok());
+    let rss_kib = || match (&example, pid) {
+        (Some(example), _) => example.rss_kib() as f64,
+        (None, Some(pid)) => crate::example::rss_kib(pid) as f64,
+        (None, None) => 0.0,
+    };
+    let port = external.or(example.as_ref().map(|e| e.port)).expect("a port");
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
-    let mut samples = vec![(0.0, example.rss_kib() as f64)];
+    let mut samples = vec![(0.0, rss_kib())];
     let mut next_sample = started + Duration::from_secs(sample);
     let mut visited = 0u64;
     while visited < clients && Instant::now() < deadline {
@@ -75,11 +87,11 @@ async fn churn_keeps_memory_flat() {
         }
         visited += 32;
         if Instant::now() >= next_sample {
-            samples.push((started.elapsed().as_secs_f64(), example.rss_kib() as f64));
+            samples.push((started.elapsed().as_secs_f64(), rss_kib()));
             next_sample += Duration::from_secs(sample);
         }
     }
-    samples.push((started.elapsed().as_secs_f64(), example.rss_kib() as f64));
+    samples.push((started.elapsed().as_secs_f64(), rss_kib()));
     let second_half: Vec<_> = samples[samples.len() / 2..].to_vec();
     let kib_per_min = slope(&second_half) * 60.0;
     let elapsed = started.elapsed().as_secs_f64();

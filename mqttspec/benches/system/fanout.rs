@@ -107,7 +107,11 @@ pub async fn run(port: u16, tag: &str, subscriptions: usize, writes: usize) -> F
         expect_success(&reply.payload);
         let last = last_of(&mut notifications, matching).await;
         let signed = |from: Instant| {
-            if last >= from { last.duration_since(from).as_secs_f64() } else { -from.duration_since(last).as_secs_f64() }
+            if last >= from {
+                last.duration_since(from).as_secs_f64()
+            } else {
+                -from.duration_since(last).as_secs_f64()
+            }
         };
         after_reply.push(signed(reply.at) * 1e6);
         after_request.push(signed(sent) * 1e6);

@@ -29,6 +29,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sqlx::Connection;
+
 use common::measure::{NextRequest, OnReply, Rate, pipelined, sequential};
 use common::probe::{Probe, probe};
 use workload::{Db, Log, Op, created_id, expect_success, next_id};
@@ -75,22 +77,21 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 impl Config {
     fn from_env() -> Self {
         let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-        let full = |full, quick_value| if quick { quick_value } else { full };
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
         Self {
             quick,
-            rounds: env("BENCH_ROUNDS", full(3, 1)),
-            seq: env("BENCH_SEQ", full(400, 100)),
-            rate_secs: env("BENCH_RATE_SECS", full(1.5, 0.5)),
+            rounds: env("BENCH_ROUNDS", if quick { 1 } else { 5 }),
+            seq: env("BENCH_SEQ", if quick { 100 } else { 250 }),
+            rate_secs: env("BENCH_RATE_SECS", if quick { 0.5 } else { 1.2 }),
             clients: env("BENCH_CLIENTS", 16),
             window: env("BENCH_WINDOW", 16),
             rows: env("BENCH_ROWS", 2000),
-            fanout_subs: env("BENCH_FANOUT_SUBS", full(10_000, 2_000)),
-            fanout_writes: env("BENCH_FANOUT_WRITES", full(50, 10)),
-            idle: env("BENCH_IDLE", full(10_000, 2_000)),
-            visitors: env("BENCH_VISITORS", full(100_000, 10_000)),
-            visit_secs: env("BENCH_VISIT_SECS", full(240, 60)),
+            fanout_subs: env("BENCH_FANOUT_SUBS", if quick { 2_000 } else { 10_000 }),
+            fanout_writes: env("BENCH_FANOUT_WRITES", if quick { 10 } else { 50 }),
+            idle: env("BENCH_IDLE", if quick { 2_000 } else { 10_000 }),
+            visitors: env("BENCH_VISITORS", if quick { 10_000 } else { 100_000 }),
+            visit_secs: env("BENCH_VISIT_SECS", if quick { 60 } else { 240 }),
             postgres: std::env::var("MQTTSPEC_BENCH_POSTGRES_URL").ok().filter(|u| !u.is_empty()),
             quickstart: std::env::var_os("BENCH_QUICKSTART")
                 .map_or_else(|| target.join("release/examples/quickstart"), PathBuf::from),
@@ -249,12 +250,20 @@ pub struct Results {
     pub seconds: f64,
 }
 
-async fn measure_group(floor: &mut System, on: &mut OnDb, op: Op, round: usize, config: &Config, results: &mut Results) {
+async fn measure_group(
+    floor: &mut System,
+    on: &mut OnDb,
+    op: Op,
+    round: usize,
+    config: &Config,
+    results: &mut Results,
+) {
     let mut members = vec![Member::Floor, Member::Quickstart(Log::Default), Member::Quickstart(Log::Warn)];
     if op != Op::Ping {
         members.push(Member::Sqlx);
     }
-    members.rotate_left(round % members.len());
+    let first = round % members.len();
+    members.rotate_left(first);
     let duration = Duration::from_secs_f64(config.rate_secs);
     for &member in &members {
         let samples = match member {
@@ -279,23 +288,29 @@ async fn measure_group(floor: &mut System, on: &mut OnDb, op: Op, round: usize, 
         .map(|m| {
             let acc = &results.rows[&(on.db, op, *m)];
             let mut s = acc.samples.clone();
-            format!("{} {:.0} µs {:.0}/s", report::member_label(*m), common::measure::p50_p99(&mut s).0, acc.rate.per_second())
+            format!(
+                "{} {:.0} µs {:.0}/s",
+                report::member_label(*m),
+                common::measure::p50_p99(&mut s).0,
+                acc.rate.per_second()
+            )
         })
         .collect();
     println!("  {} {}: {}", on.db.label(), op.short(), line.join(" | "));
 }
 
-async fn start_db(db: Db, config: &Config, dir: &std::path::Path, databases: &mut Vec<String>) -> OnDb {
+async fn start_db(db: Db, config: &Config, dir: &std::path::Path, databases: &mut procs::Databases) -> OnDb {
     let mut systems = Vec::new();
     let mut warn_url = String::new();
     for log in [Log::Default, Log::Warn] {
-        let tag = format!("{}-{}", if db == Db::Sqlite { "lite" } else { "pg" }, if log == Log::Warn { "warn" } else { "info" });
+        let tag = format!(
+            "{}-{}",
+            if db == Db::Sqlite { "lite" } else { "pg" },
+            if log == Log::Warn { "warn" } else { "info" }
+        );
         let url = match (db, &config.postgres) {
-            (Db::Postgres, Some(admin)) => {
-                let name = format!("mqttspec_bench_{}_{}", std::process::id(), tag.replace('-', "_"));
-                let url = procs::create_database(admin, &name).await;
-                databases.push(name);
-                url
+            (Db::Postgres, Some(_)) => {
+                databases.create(&format!("mqttspec_bench_{}_{}", std::process::id(), tag.replace('-', "_"))).await
             }
             _ => format!("sqlite://{}/{tag}.db", dir.display()),
         };
@@ -310,7 +325,7 @@ async fn start_db(db: Db, config: &Config, dir: &std::path::Path, databases: &mu
     OnDb { db, default, warn, sqlx }
 }
 
-async fn run(config: Config) {
+async fn run(mut config: Config) {
     let started = Instant::now();
     assert!(
         config.quickstart.exists(),
@@ -326,7 +341,16 @@ async fn run(config: Config) {
              *** Set it to an admin URL, e.g. postgres://mqttspec:mqttspec@127.0.0.1:5432/postgres ***\n"
         );
     }
-    let mut databases = Vec::new();
+    if let Some(limit) = procs::open_files_limit()
+        && limit < config.idle + 1000
+    {
+        config.idle = limit.saturating_sub(1000);
+        eprintln!(
+            "\n*** open files limited to {limit}: only {} idle connections (raise `ulimit -n`) ***\n",
+            config.idle
+        );
+    }
+    let mut databases = procs::Databases::new(config.postgres.clone());
     let mut results = Results { dbs: vec![Db::Sqlite], ..Results::default() };
     if config.postgres.is_some() {
         results.dbs.push(Db::Postgres);
@@ -365,19 +389,18 @@ async fn run(config: Config) {
     let url = format!("sqlite://{}/memory.db", dir.display());
     let mut child = procs::start_quickstart(&config.quickstart, &dir, "memory", &url, Log::Warn.rust_log());
     procs::wait_listening(&mut child, Duration::from_secs(60)).await;
-    let mut p = probe(child.port, "memory-seed").await;
-    seed(&mut p, 1).await;
-    p.close().await;
+    // The row the visitors read, written past MQTT: a client of its own would count as a connection.
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("memory database");
+    let insert =
+        r#"INSERT INTO "users" ("name", "email", "status") VALUES ('visited', 'visited@example.org', 'active')"#;
+    sqlx::query(insert).execute(&mut conn).await.expect("seed row");
+    conn.close().await.expect("close");
     results.memory =
         memory::measure(child.pid(), child.port, config.idle, config.visitors, Duration::from_secs(config.visit_secs))
             .await;
     println!("  {:?}", results.memory);
     drop(child);
-    if let Some(admin) = &config.postgres {
-        for name in &databases {
-            procs::drop_database(admin, name).await;
-        }
-    }
+    databases.drop_all().await;
     let _ = std::fs::remove_dir_all(&dir);
     results.seconds = started.elapsed().as_secs_f64();
     report::write(&config, &results).await;

@@ -85,8 +85,7 @@ pub async fn connect(port: u16, id: &str) -> io::Result<TcpStream> {
     .map_err(|_| refused("no CONNACK/SUBACK in time"))?
 }
 
-/// One short-lived client: connects, reads record 1, acknowledges the reply, disconnects and
-/// waits for the server to close.
+/// One short-lived client: connects, reads record 1, acknowledges the reply, disconnects.
 pub async fn visit(port: u16, id: &str) -> io::Result<()> {
     let mut stream = connect(port, id).await?;
     tokio::time::timeout(IO_DEADLINE, async {
@@ -103,11 +102,9 @@ pub async fn visit(port: u16, id: &str) -> io::Result<()> {
             let id = &reply[2 + topic_len..4 + topic_len];
             stream.write_all(&packet(0x40, id)).await?;
         }
+        // rmqtt 0.24 leaves the socket open after DISCONNECT until the client closes it.
         stream.write_all(&[0xe0, 0]).await?;
-        // The server closes first: its side keeps TIME_WAIT, not this side's ephemeral port.
-        let mut rest = Vec::new();
-        stream.read_to_end(&mut rest).await?;
-        Ok(())
+        stream.shutdown().await
     })
     .await
     .map_err(|_| refused("no reply or close in time"))?
@@ -120,6 +117,8 @@ pub struct Memory {
     pub idle_connected: usize,
     /// Tried.
     pub idle_tried: usize,
+    /// Why the first idle connection that failed did.
+    pub idle_error: Option<String>,
     /// VmRSS before and with them, KiB.
     pub idle_rss: (u64, u64),
     /// VmRSS after they left, KiB.
@@ -159,6 +158,7 @@ pub async fn measure(pid: u32, port: u16, idle: usize, visits: usize, bound: Dur
         .buffer_unordered(64)
         .collect()
         .await;
+    memory.idle_error = streams.iter().find_map(|s| s.as_ref().err().map(|e| e.to_string()));
     let streams: Vec<TcpStream> = streams.into_iter().filter_map(Result::ok).collect();
     memory.idle_connected = streams.len();
     memory.idle_rss = (before, settled_rss_kib(pid).await);

@@ -24,11 +24,6 @@ impl Child {
     pub fn pid(&self) -> u32 {
         self.process.id()
     }
-
-    /// Resident memory (VmRSS) in KiB.
-    pub fn rss_kib(&self) -> u64 {
-        rss_kib(self.pid())
-    }
 }
 
 impl Drop for Child {
@@ -92,12 +87,21 @@ pub async fn wait_listening(child: &mut Child, deadline: Duration) {
     }
 }
 
+/// The soft limit on open files of this process (inherited by its children).
+pub fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// VmRSS of a process in KiB (0 when it cannot be read).
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
         })
         .unwrap_or(0)
 }
@@ -129,23 +133,57 @@ pub fn with_database(admin: &str, database: &str) -> String {
     url
 }
 
-/// Creates database `name` (dropped first if a crashed run left it) and returns its URL.
-pub async fn create_database(admin: &str, name: &str) -> String {
-    let mut conn = sqlx::PgConnection::connect(admin).await.expect("PostgreSQL admin connection");
-    sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).execute(&mut conn).await.expect("drop");
-    sqlx::query(&format!(r#"CREATE DATABASE "{name}""#)).execute(&mut conn).await.expect("create database");
-    with_database(admin, name)
+/// The PostgreSQL databases of a run, dropped at the end (also when the run panics).
+pub struct Databases {
+    admin: Option<String>,
+    names: Vec<String>,
 }
 
-/// Drops database `name` (its connections are ended).
-pub async fn drop_database(admin: &str, name: &str) {
-    match sqlx::PgConnection::connect(admin).await {
-        Ok(mut conn) => {
-            if let Err(e) = sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).execute(&mut conn).await
-            {
+impl Databases {
+    /// Databases created through the admin URL `admin` (None: no PostgreSQL).
+    pub fn new(admin: Option<String>) -> Self {
+        Self { admin, names: Vec::new() }
+    }
+
+    /// Creates database `name` (dropped first if a crashed run left it) and returns its URL.
+    pub async fn create(&mut self, name: &str) -> String {
+        let admin = self.admin.as_deref().expect("a PostgreSQL admin URL");
+        let mut conn = sqlx::PgConnection::connect(admin).await.expect("PostgreSQL admin connection");
+        for sql in [format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#), format!(r#"CREATE DATABASE "{name}""#)]
+        {
+            sqlx::query(&sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        self.names.push(name.to_owned());
+        with_database(admin, name)
+    }
+
+    /// Drops them all (their connections are ended).
+    pub async fn drop_all(&mut self) {
+        let Some(admin) = &self.admin else { return };
+        for name in std::mem::take(&mut self.names) {
+            let sql = format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#);
+            let dropped = match sqlx::PgConnection::connect(admin).await {
+                Ok(mut conn) => sqlx::query(&sql).execute(&mut conn).await.map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = dropped {
                 eprintln!("warning: database {name} not dropped: {e}");
             }
         }
-        Err(e) => eprintln!("warning: database {name} not dropped: {e}"),
+    }
+}
+
+impl Drop for Databases {
+    fn drop(&mut self) {
+        if self.names.is_empty() {
+            return;
+        }
+        let mut rest = Databases { admin: self.admin.clone(), names: std::mem::take(&mut self.names) };
+        // Possibly inside the run's runtime (unwinding): drop them from a runtime of their own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(rest.drop_all());
+        })
+        .join();
     }
 }

@@ -35,7 +35,11 @@ impl Sql {
         let columns = r#""id", "name", "email", "status""#;
         Self {
             by_id: format!(r#"SELECT {columns} FROM {table} WHERE "id" = {}"#, p(1)),
-            page: format!(r#"SELECT {columns} FROM {table} WHERE "status" = {} ORDER BY "id" ASC LIMIT {}"#, p(1), p(2)),
+            page: format!(
+                r#"SELECT {columns} FROM {table} WHERE "status" = {} ORDER BY "id" ASC LIMIT {}"#,
+                p(1),
+                p(2)
+            ),
             count: format!(r#"SELECT COUNT(*) FROM {table} WHERE "status" = {}"#, p(1)),
             insert: format!(
                 r#"INSERT INTO {table} ("name", "email", "status") VALUES ({}, {}, {}) RETURNING {columns}"#,
@@ -103,11 +107,6 @@ impl SqlBase {
         self.targets[self.cursor.fetch_add(1, Ordering::Relaxed) % self.targets.len()]
     }
 
-    /// Rows created and not yet deleted.
-    pub fn pending_deletes(&self) -> usize {
-        self.created.lock().unwrap().len()
-    }
-
     /// Runs `op` once; `false` when there was nothing to do (no created row left to delete).
     pub async fn run(&self, op: Op) -> bool {
         let s = &self.sql;
@@ -115,8 +114,7 @@ impl SqlBase {
             Op::Ping => {}
             Op::ReadById => {
                 let target = self.target();
-                let row: Option<UserRow> =
-                    on_pool!(self, pool => sqlx::query_as(&s.by_id).bind(target).fetch_optional(pool).await.expect("select"));
+                let row: Option<UserRow> = on_pool!(self, pool => sqlx::query_as(&s.by_id).bind(target).fetch_optional(pool).await.expect("select"));
                 assert!(row.is_some(), "row {target} missing");
             }
             Op::ReadMany => {
