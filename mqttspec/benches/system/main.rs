@@ -10,7 +10,8 @@
 //! unset: no PostgreSQL rows), `BENCH_ROUNDS`, `BENCH_SEQ`, `BENCH_RATE_SECS`, `BENCH_CLIENTS`,
 //! `BENCH_WINDOW`, `BENCH_ROWS`, `BENCH_FANOUT_SUBS`, `BENCH_FANOUT_WRITES`, `BENCH_IDLE`,
 //! `BENCH_VISITORS`, `BENCH_VISIT_SECS`, `BENCH_QUICKSTART` (the binary), `BENCH_OUT` (where the
-//! report goes).
+//! report goes); for profiling, `BENCH_OPS` (operations to measure, e.g. `read by id,create`) and
+//! `BENCH_EXTRAS=0` (no fan-out or memory runs).
 
 mod fanout;
 mod floor;
@@ -68,6 +69,10 @@ pub struct Config {
     pub quickstart: PathBuf,
     /// Where BENCHMARKS.md and docs/benchmarks.svg go.
     pub out: PathBuf,
+    /// The operations measured (`BENCH_OPS`, default all).
+    pub ops: Vec<Op>,
+    /// Whether fan-out and memory are measured (`BENCH_EXTRAS`, default on).
+    pub extras: bool,
 }
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -97,6 +102,20 @@ impl Config {
                 .map_or_else(|| target.join("release/examples/quickstart"), PathBuf::from),
             out: std::env::var_os("BENCH_OUT")
                 .map_or_else(|| if quick { target.join("bench") } else { workspace }, PathBuf::from),
+            ops: match std::env::var("BENCH_OPS") {
+                Ok(list) if !list.is_empty() => list
+                    .split(',')
+                    .map(|name| {
+                        let name = name.trim();
+                        *Op::ALL
+                            .iter()
+                            .find(|op| op.short() == name)
+                            .unwrap_or_else(|| panic!("BENCH_OPS: no `{name}`"))
+                    })
+                    .collect(),
+                _ => Op::ALL.to_vec(),
+            },
+            extras: env("BENCH_EXTRAS", 1u8) != 0,
         }
     }
 }
@@ -364,13 +383,23 @@ async fn run(mut config: Config) {
     for round in 0..config.rounds {
         println!("round {}/{} (sequential p50, pipelined rate so far)", round + 1, config.rounds);
         for on in &mut on_dbs {
-            for op in Op::ALL {
+            for &op in &config.ops {
                 measure_group(&mut floor, on, op, round, &config, &mut results).await;
             }
             on.default.clean_up(config.window).await;
             on.warn.clean_up(config.window).await;
             on.sqlx.clean_up().await;
         }
+    }
+    if !config.extras {
+        for on in on_dbs {
+            drop(on.default.close().await);
+            drop(on.warn.close().await);
+        }
+        drop(floor.close().await);
+        databases.drop_all().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
     }
     for on in &on_dbs {
         println!("fan-out on {} ({} subscriptions)", on.db.label(), config.fanout_subs);
