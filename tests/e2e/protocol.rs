@@ -227,7 +227,7 @@ async fn a_sqlite_pool_built_elsewhere_is_refused_at_start() {
     let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap().create_if_missing(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
     let error = mqttspec::Server::builder()
-        .database(mqttspec::Database::Sqlite(pool))
+        .database(mqttspec::Database::from(pool))
         .without_discovery()
         .entity::<crate::harness::User>()
         .listen(([127, 0, 0, 1], 0).into())

@@ -5,6 +5,7 @@ use crate::error::{Error, ErrorCode};
 /// Maps a database error onto a wire code; the database's own text stays in the source.
 pub(crate) fn classify(e: sqlx::Error) -> Error {
     use sqlx::error::ErrorKind;
+    super::warm::fault(&e);
     let error = match &e {
         sqlx::Error::Database(db) => match db.kind() {
             ErrorKind::UniqueViolation => {

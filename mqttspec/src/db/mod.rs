@@ -6,30 +6,58 @@ mod conn;
 mod errors;
 mod fold;
 mod tx;
+mod warm;
 
 pub use conn::Conn;
-pub(crate) use errors::classify;
+
 pub(crate) use tx::SharedTx;
 pub use tx::{DbConn, Tx, TxGuard};
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 use crate::entity::EntityDef;
 use crate::error::{Error, ErrorCode, Result};
 use crate::sql::{Dialect, FOLD};
+use tx::Leased;
+use warm::Shelf;
 
-/// A connection pool to SQLite or PostgreSQL.
-#[derive(Debug, Clone)]
-pub enum Database {
-    /// SQLite pool.
-    Sqlite(SqlitePool),
-    /// PostgreSQL pool.
-    Postgres(PgPool),
+/// A connection pool to SQLite or PostgreSQL. Connections stay warm between requests (see
+/// `db/warm.rs`); build one with [`Database::connect`], or from a sqlx pool with `From`.
+#[derive(Clone)]
+pub struct Database(Backend);
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<Shelf<Sqlite>>),
+    Postgres(Arc<Shelf<Postgres>>),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (size, idle) = self.pool_status();
+        f.debug_struct("Database").field("dialect", &self.dialect()).field("size", &size).field("idle", &idle).finish()
+    }
+}
+
+impl From<SqlitePool> for Database {
+    /// A pool built elsewhere; [`Database::check`] refuses it at start when it lacks what
+    /// [`Database::connect`] registers on each connection.
+    fn from(pool: SqlitePool) -> Self {
+        Database(Backend::Sqlite(Shelf::new(pool, false)))
+    }
+}
+
+impl From<PgPool> for Database {
+    /// A pool built elsewhere.
+    fn from(pool: PgPool) -> Self {
+        Database(Backend::Postgres(Shelf::new(pool, true)))
+    }
 }
 
 /// How the pool behaves when the database is slow or gone.
@@ -95,7 +123,7 @@ impl Database {
                 .connect_with(options)
                 .await
                 .map_err(unavailable)?;
-            return Ok(Database::Postgres(pool));
+            return Ok(pool.into());
         }
         if url.starts_with("sqlite:") {
             let memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -119,7 +147,7 @@ impl Database {
                 .connect_with(options)
                 .await
                 .map_err(unavailable)?;
-            return Ok(Database::Sqlite(pool));
+            return Ok(pool.into());
         }
         Err(Error::new(
             ErrorCode::Unavailable,
@@ -129,9 +157,9 @@ impl Database {
 
     /// The dialect of this backend.
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Database::Sqlite(_) => Dialect::Sqlite,
-            Database::Postgres(_) => Dialect::Postgres,
+        match self.0 {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
         }
     }
 
@@ -167,34 +195,42 @@ impl Database {
 
     /// A pooled connection (for reads).
     pub async fn acquire(&self) -> Result<DbConn> {
-        Ok(match self {
-            Database::Sqlite(pool) => DbConn::Sqlite(pool.acquire().await.map_err(classify)?),
-            Database::Postgres(pool) => DbConn::Postgres(pool.acquire().await.map_err(classify)?),
-        })
+        Ok(DbConn(match &self.0 {
+            Backend::Sqlite(shelf) => Leased::Sqlite(shelf.lease().await?),
+            Backend::Postgres(shelf) => Leased::Postgres(shelf.lease().await?),
+        }))
     }
 
     /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`, so concurrent writers queue on the
     /// busy timeout instead of failing on lock upgrade).
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self {
-            Database::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await.map_err(classify)?),
-            Database::Postgres(pool) => Tx::Postgres(pool.begin().await.map_err(classify)?),
-        })
+        let mut conn = self.acquire().await?;
+        match &mut conn.0 {
+            Leased::Sqlite(lease) => lease.begin(Some("BEGIN IMMEDIATE")).await?,
+            Leased::Postgres(lease) => lease.begin(None).await?,
+        }
+        Ok(Tx(conn))
     }
 
     /// Connections the pool holds now, and how many of them are idle.
     pub fn pool_status(&self) -> (u32, usize) {
-        match self {
-            Database::Sqlite(pool) => (pool.size(), pool.num_idle()),
-            Database::Postgres(pool) => (pool.size(), pool.num_idle()),
+        match &self.0 {
+            Backend::Sqlite(shelf) => (shelf.pool().size(), shelf.pool().num_idle() + shelf.idle()),
+            Backend::Postgres(shelf) => (shelf.pool().size(), shelf.pool().num_idle() + shelf.idle()),
         }
     }
 
-    /// Closes the pool.
+    /// Closes the pool (waits for the connections in use).
     pub async fn close(&self) {
-        match self {
-            Database::Sqlite(pool) => pool.close().await,
-            Database::Postgres(pool) => pool.close().await,
+        match &self.0 {
+            Backend::Sqlite(shelf) => {
+                shelf.clear();
+                shelf.pool().close().await
+            }
+            Backend::Postgres(shelf) => {
+                shelf.clear();
+                shelf.pool().close().await
+            }
         }
     }
 }

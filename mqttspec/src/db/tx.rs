@@ -2,66 +2,56 @@
 
 use std::sync::Arc;
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Postgres, Sqlite};
 
 use super::Conn;
-use super::errors::classify;
+use super::warm::Lease;
 use crate::error::{Error, Result};
 
-/// A connection taken from the pool.
+/// A connection taken from the pool; back in the pool when dropped.
 #[derive(Debug)]
-pub enum DbConn {
-    /// SQLite.
-    Sqlite(PoolConnection<Sqlite>),
-    /// PostgreSQL.
-    Postgres(PoolConnection<Postgres>),
+pub struct DbConn(pub(super) Leased);
+
+#[derive(Debug)]
+pub(super) enum Leased {
+    Sqlite(Lease<Sqlite>),
+    Postgres(Lease<Postgres>),
 }
 
 impl DbConn {
     /// Borrows the connection for the engine.
     pub fn conn(&mut self) -> Conn<'_> {
-        match self {
-            DbConn::Sqlite(c) => Conn::Sqlite(c),
-            DbConn::Postgres(c) => Conn::Postgres(c),
+        match &mut self.0 {
+            Leased::Sqlite(c) => Conn::Sqlite(c.conn()),
+            Leased::Postgres(c) => Conn::Postgres(c.conn()),
         }
     }
 }
 
 /// An open transaction; dropped without `commit` it rolls back.
 #[derive(Debug)]
-pub enum Tx {
-    /// SQLite.
-    Sqlite(Transaction<'static, Sqlite>),
-    /// PostgreSQL.
-    Postgres(Transaction<'static, Postgres>),
-}
+pub struct Tx(pub(super) DbConn);
 
 impl Tx {
     /// Borrows the transaction's connection for the engine.
     pub fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Tx::Sqlite(t) => Conn::Sqlite(t),
-            Tx::Postgres(t) => Conn::Postgres(t),
-        }
+        self.0.conn()
     }
 
     /// Commits.
-    pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await,
-            Tx::Postgres(t) => t.commit().await,
+    pub async fn commit(mut self) -> Result<()> {
+        match &mut self.0.0 {
+            Leased::Sqlite(c) => c.commit().await,
+            Leased::Postgres(c) => c.commit().await,
         }
-        .map_err(classify)
     }
 
     /// Rolls back.
-    pub async fn rollback(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.rollback().await,
-            Tx::Postgres(t) => t.rollback().await,
+    pub async fn rollback(mut self) -> Result<()> {
+        match &mut self.0.0 {
+            Leased::Sqlite(c) => c.rollback().await,
+            Leased::Postgres(c) => c.rollback().await,
         }
-        .map_err(classify)
     }
 }
 

@@ -110,14 +110,9 @@ pub trait Interceptor: Send {
     fn before(&mut self, def: &EntityDef, stage: &mut Stage) -> impl Future<Output = Result<()>> + Send;
     /// After the statement (and before commit for writes).
     fn after(&mut self, def: &EntityDef, stage: &mut Stage) -> impl Future<Output = Result<()>> + Send;
-    /// A write's transaction has begun: the first statement inside it (the server claims the
-    /// request id here, so that two runs of one request cannot both write).
-    fn began(&mut self, conn: &mut Conn<'_>) -> impl Future<Output = Result<()>> + Send {
-        let _ = conn;
-        async { Ok(()) }
-    }
     /// A write is about to commit with `data` as its result: the last statement inside its
-    /// transaction (the server records the reply here, so that it commits with the write).
+    /// transaction (the server records the reply here, so that it commits with the write, and
+    /// only one run of a request can commit).
     fn committing(&mut self, conn: &mut Conn<'_>, data: &Json) -> impl Future<Output = Result<()>> + Send {
         let _ = (conn, data);
         async { Ok(()) }
@@ -289,7 +284,7 @@ impl Engine {
         for (i, record) in records.iter().enumerate() {
             WriteData::check_client_keys(def, record, false).map_err(|e| at_index(e, batch, i))?;
         }
-        let tx = self.begin_write(hooks).await?;
+        let tx = self.begin_write().await?;
         let mut created = Vec::with_capacity(records.len());
         let mut changes = Vec::with_capacity(records.len());
         for (i, record) in records.into_iter().enumerate() {
@@ -323,7 +318,7 @@ impl Engine {
             return Err(Error::validation("update needs `record_id` or the primary key inside `data`"));
         }
         WriteData::check_client_keys(def, object, true)?;
-        let tx = self.begin_write(hooks).await?;
+        let tx = self.begin_write().await?;
         let mut stage = Stage::write(Operation::Update, target, Some(object.clone()), &tx);
         hooks.before(def, &mut stage).await?;
         let pk = stage.target.clone().ok_or_else(|| Error::validation("update needs a target"))?;
@@ -351,7 +346,7 @@ impl Engine {
         if target.is_none() {
             return Err(Error::validation("delete needs `record_id` or the primary key inside `data`"));
         }
-        let tx = self.begin_write(hooks).await?;
+        let tx = self.begin_write().await?;
         let mut stage = Stage::write(Operation::Delete, target, None, &tx);
         hooks.before(def, &mut stage).await?;
         let pk = stage.target.clone().ok_or_else(|| Error::validation("delete needs a target"))?;
@@ -363,11 +358,9 @@ impl Engine {
         Self::commit_write(tx, stage.result.unwrap_or(Json::Null), vec![change], hooks).await
     }
 
-    /// Opens a write's transaction and lets the interceptor claim it (`began`).
-    async fn begin_write(&self, hooks: &mut impl Interceptor) -> Result<SharedTx> {
-        let tx = SharedTx::new(self.db.begin().await?);
-        hooks.began(&mut tx.engine()?.conn()).await?;
-        Ok(tx)
+    /// Opens a write's transaction.
+    async fn begin_write(&self) -> Result<SharedTx> {
+        Ok(SharedTx::new(self.db.begin().await?))
     }
 
     /// Ends a write: the interceptor sees the reply data inside the transaction (`committing`),

@@ -2,6 +2,12 @@
 //! write's own transaction, so that a redelivered write is answered, not executed again, even
 //! after a restart or by another instance (PROTOCOL §7). Reads are not logged: repeating one
 //! changes nothing.
+//!
+//! The reply is the last statement of the write's transaction, inserted once: a second run of
+//! the same request (a redelivery after a restart, or on another instance) finds it there and
+//! rolls back (PostgreSQL makes it wait while the first run is in flight; SQLite has one writer
+//! at a time). Such a run executes its statements (and hooks) before it finds out; it never
+//! commits them. One statement per write: no separate claim up front.
 
 use bytes::Bytes;
 
@@ -52,24 +58,17 @@ pub(crate) async fn find(db: &Database, who: &Requester<'_>) -> Result<Option<By
     Ok(conn.conn().fetch_text(&sql, &who.key()).await?.map(Bytes::from))
 }
 
-/// Claims a request inside its write's transaction (its first statement); `false` when another
-/// run of the same request committed first (PostgreSQL waits here for a run still in flight;
-/// SQLite has one writer at a time). This run must then roll back and answer with that reply.
-pub(crate) async fn claim(conn: &mut Conn<'_>, who: &Requester<'_>) -> Result<bool> {
+/// Logs the reply of a write inside its transaction, just before it commits; `false` when
+/// another run of the same request committed first: this run must then roll back and answer
+/// with that run's reply.
+pub(crate) async fn record(conn: &mut Conn<'_>, who: &Requester<'_>, reply: &Bytes) -> Result<bool> {
     let sql = format!(
-        "INSERT INTO {TABLE} (client_id, principal, message_id, reply, created_at) VALUES ($1, $2, $3, '', $4) \
+        "INSERT INTO {TABLE} (client_id, principal, message_id, reply, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (client_id, principal, message_id) DO NOTHING"
     );
     let [client, principal, id] = who.key();
-    Ok(conn.execute_with(&sql, &[client, principal, id, Value::Int(now_ms())]).await? == 1)
-}
-
-/// Stores the reply of a claimed request, just before the write commits.
-pub(crate) async fn complete(conn: &mut Conn<'_>, who: &Requester<'_>, reply: &Bytes) -> Result<()> {
-    let sql = format!("UPDATE {TABLE} SET reply = $4 WHERE client_id = $1 AND principal = $2 AND message_id = $3");
-    let [client, principal, id] = who.key();
-    conn.execute_with(&sql, &[client, principal, id, Value::Text(String::from_utf8_lossy(reply).into_owned())]).await?;
-    Ok(())
+    let reply = Value::Text(String::from_utf8_lossy(reply).into_owned());
+    Ok(conn.execute_with(&sql, &[client, principal, id, reply, Value::Int(now_ms())]).await? == 1)
 }
 
 /// Forgets replies older than `window`.

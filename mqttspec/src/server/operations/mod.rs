@@ -50,8 +50,8 @@ pub(super) async fn execute(
             _ => Error::new(ErrorCode::Unauthorized, e.message().to_owned()),
         })?;
     }
-    // A write that committed before is found by its claim in the write's own transaction (no
-    // extra round trip for the writes that are new).
+    // A write that committed before is found when its reply is logged, the last statement of the
+    // write's own transaction (no extra round trip for the writes that are new).
     let logged = core.config.durable_replies && operation.is_write();
     match operation {
         Operation::Subscribe => subscriptions::subscribe(core, client, envelope).await,
@@ -68,10 +68,15 @@ pub(super) async fn execute(
             };
             let outcome = match core.engine.execute_with(request, &mut hooks).await {
                 Ok(outcome) => outcome,
-                // Another run of this request (a redelivery on another instance) committed first.
-                Err(_) if hooks.superseded => {
-                    let reply = reply_log::find(core.engine.db(), who).await?;
-                    return reply.map(Answer::Repeat).ok_or_else(|| Error::internal("a logged reply vanished"));
+                // Another run of this request (a redelivery, after a restart or on another
+                // instance) committed first: this one found its logged reply, or failed on what
+                // that run wrote (the row it deleted, the unique value it inserted).
+                Err(e) if logged => {
+                    return match reply_log::find(core.engine.db(), who).await? {
+                        Some(reply) => Ok(Answer::Repeat(reply)),
+                        None if hooks.superseded => Err(Error::internal("a logged reply vanished")),
+                        None => Err(e),
+                    };
                 }
                 Err(e) => return Err(e),
             };
@@ -132,20 +137,14 @@ impl Interceptor for HookInterceptor<'_> {
         self.run(point, def, stage).await
     }
 
-    async fn began(&mut self, conn: &mut Conn<'_>) -> Result<()> {
-        let Some(who) = self.log else { return Ok(()) };
-        if !reply_log::claim(conn, who).await? {
-            self.superseded = true;
-            return Err(Error::new(ErrorCode::Conflict, "this request was answered by another run"));
-        }
-        Ok(())
-    }
-
     async fn committing(&mut self, conn: &mut Conn<'_>, data: &Json) -> Result<()> {
         let Some(who) = self.log else { return Ok(()) };
         let reply = success_reply(self.message_id, data.clone(), None);
         let reply = Bytes::from(serde_json::to_vec(&reply).expect("serializable"));
-        reply_log::complete(conn, who, &reply).await?;
+        if !reply_log::record(conn, who, &reply).await? {
+            self.superseded = true;
+            return Err(Error::new(ErrorCode::Conflict, "this request was answered by another run"));
+        }
         self.logged = Some(reply);
         Ok(())
     }
