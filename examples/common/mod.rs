@@ -55,8 +55,11 @@ impl Listen {
 /// Logs at `RUST_LOG`, by default `info,rmqtt=error`: rmqtt's warnings are about one client's
 /// misbehaviour (a malformed SUBSCRIBE, say), name the client by its username, which may be a
 /// credential (a JWT), and would let any client fill the log; mqttspec logs what an operator needs.
+/// Colours only on a terminal: a log file or collector gets plain text.
 pub fn init_logging() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rmqtt=error".into()),
         )

@@ -29,8 +29,15 @@ pub(super) fn fault(e: &sqlx::Error) {
     use sqlx::Error::*;
     if !matches!(
         e,
-        Database(_) | RowNotFound | TypeNotFound { .. } | ColumnIndexOutOfBounds { .. } | ColumnNotFound(_)
-            | ColumnDecode { .. } | Decode(_) | Encode(_) | InvalidArgument(_)
+        Database(_)
+            | RowNotFound
+            | TypeNotFound { .. }
+            | ColumnIndexOutOfBounds { .. }
+            | ColumnNotFound(_)
+            | ColumnDecode { .. }
+            | Decode(_)
+            | Encode(_)
+            | InvalidArgument(_)
     ) {
         FAULTS.fetch_add(1, Ordering::Relaxed);
     }
@@ -62,7 +69,13 @@ impl<DB: sqlx::Database> Shelf<DB> {
     pub(crate) fn new(pool: Pool<DB>, ping_idle: bool) -> Arc<Self> {
         let options = pool.options();
         let (max, timeout) = (options.get_max_connections() as usize, options.get_acquire_timeout());
-        Arc::new(Self { pool, idle: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(max)), timeout, ping_idle })
+        Arc::new(Self {
+            pool,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(max)),
+            timeout,
+            ping_idle,
+        })
     }
 
     pub(crate) fn pool(&self) -> &Pool<DB> {
