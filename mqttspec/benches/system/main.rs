@@ -10,8 +10,8 @@
 //! unset: no PostgreSQL rows), `BENCH_ROUNDS`, `BENCH_SEQ`, `BENCH_RATE_SECS`, `BENCH_CLIENTS`,
 //! `BENCH_WINDOW`, `BENCH_ROWS`, `BENCH_FANOUT_SUBS`, `BENCH_FANOUT_WRITES`, `BENCH_IDLE`,
 //! `BENCH_VISITORS`, `BENCH_VISIT_SECS`, `BENCH_QUICKSTART` (the binary), `BENCH_OUT` (where the
-//! report goes); for profiling, `BENCH_OPS` (operations to measure, e.g. `read by id,create`) and
-//! `BENCH_EXTRAS=0` (no fan-out or memory runs).
+//! report goes); for profiling, `BENCH_OPS` (operations to measure, e.g. `read by id,create`, or `none`)
+//! and `BENCH_EXTRAS` (`0`: no fan-out or memory runs; `fanout`: no memory run).
 
 mod fanout;
 mod floor;
@@ -71,8 +71,9 @@ pub struct Config {
     pub out: PathBuf,
     /// The operations measured (`BENCH_OPS`, default all).
     pub ops: Vec<Op>,
-    /// Whether fan-out and memory are measured (`BENCH_EXTRAS`, default on).
-    pub extras: bool,
+    /// Whether fan-out and memory are measured (`BENCH_EXTRAS`: `0` neither, `fanout` fan-out
+    /// only; default both).
+    pub extras: Extras,
 }
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -103,6 +104,7 @@ impl Config {
             out: std::env::var_os("BENCH_OUT")
                 .map_or_else(|| if quick { target.join("bench") } else { workspace }, PathBuf::from),
             ops: match std::env::var("BENCH_OPS") {
+                Ok(list) if list == "none" => Vec::new(),
                 Ok(list) if !list.is_empty() => list
                     .split(',')
                     .map(|name| {
@@ -115,9 +117,24 @@ impl Config {
                     .collect(),
                 _ => Op::ALL.to_vec(),
             },
-            extras: env("BENCH_EXTRAS", 1u8) != 0,
+            extras: match std::env::var("BENCH_EXTRAS").as_deref() {
+                Ok("0") => Extras::None,
+                Ok("fanout") => Extras::Fanout,
+                _ => Extras::All,
+            },
         }
     }
+}
+
+/// What a run measures besides the operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extras {
+    /// Nothing.
+    None,
+    /// Notification fan-out.
+    Fanout,
+    /// Fan-out and memory.
+    All,
 }
 
 /// Who answers in a measurement.
@@ -391,7 +408,16 @@ async fn run(mut config: Config) {
             on.sqlx.clean_up().await;
         }
     }
-    if !config.extras {
+    if config.extras != Extras::None {
+        for on in &on_dbs {
+            println!("fan-out on {} ({} subscriptions)", on.db.label(), config.fanout_subs);
+            let tag = if on.db == Db::Sqlite { "lite" } else { "pg" };
+            let fanout = fanout::run(on.warn.child.port, tag, config.fanout_subs, config.fanout_writes).await;
+            println!("  {fanout:?}");
+            results.fanout.push((on.db, fanout));
+        }
+    }
+    if config.extras != Extras::All {
         for on in on_dbs {
             drop(on.default.close().await);
             drop(on.warn.close().await);
@@ -400,13 +426,6 @@ async fn run(mut config: Config) {
         databases.drop_all().await;
         let _ = std::fs::remove_dir_all(&dir);
         return;
-    }
-    for on in &on_dbs {
-        println!("fan-out on {} ({} subscriptions)", on.db.label(), config.fanout_subs);
-        let tag = if on.db == Db::Sqlite { "lite" } else { "pg" };
-        let fanout = fanout::run(on.warn.child.port, tag, config.fanout_subs, config.fanout_writes).await;
-        println!("  {fanout:?}");
-        results.fanout.push((on.db, fanout));
     }
     for on in on_dbs {
         drop(on.default.close().await);

@@ -7,5 +7,5 @@ mod topic;
 
 pub use message::{Envelope, MessageType, parse_envelope, recover_id};
 pub use meta::Meta;
-pub use reply::{error_reply, notification, pong, resync_notice, success_reply, timestamp};
+pub use reply::{Notice, error_reply, pong, resync_notice, success_reply, timestamp};
 pub use topic::Topics;

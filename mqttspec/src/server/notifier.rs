@@ -13,7 +13,7 @@ use super::metrics::{self, Dropped};
 use crate::engine::{Change, project};
 use crate::hooks::{HookContext, HookPoint};
 use crate::operation::Operation;
-use crate::protocol::notification;
+use crate::protocol::{Notice, timestamp};
 use crate::subscription::{Presence, Scope, Subscription};
 use crate::transport::Outbound;
 
@@ -131,19 +131,25 @@ async fn revoked(core: &Core, subscription: &Subscription) -> bool {
 async fn notify(core: &Core, change: Change) {
     let def = change.entity;
     let matches = core.subscriptions.matching(&def, change.old.as_deref(), change.new.as_deref());
-    for (subscription, scope) in matches {
-        // `leave` carries the new row (so the client can drop it); a delete carries the deleted row.
-        let row = match (change.operation, scope) {
-            (Operation::Delete, _) => change.old.as_deref(),
-            _ => change.new.as_deref(),
-        };
-        let Some(row) = row else { continue };
-        if revoked(core, &subscription).await {
+    // `leave` carries the new row (so the client can drop it); a delete carries the deleted row.
+    let row = match change.operation {
+        Operation::Delete => change.old.as_deref(),
+        _ => change.new.as_deref(),
+    };
+    let Some(row) = row else { return };
+    let timestamp = timestamp();
+    let hooked = core.hooks.has(HookPoint::AfterRead);
+    // The row's JSON text per projection, when no hook changes it per subscription.
+    let mut rendered: Vec<(Option<&[usize]>, Vec<u8>)> = Vec::new();
+    for (subscription, scope) in &matches {
+        if revoked(core, subscription).await {
             metrics::notification_dropped(Dropped::Revoked);
             continue;
         }
-        let mut data = project(&def, row, subscription.projection.as_deref());
-        if core.hooks.has(HookPoint::AfterRead) {
+        let projection = subscription.projection.as_deref();
+        let own;
+        let data: &[u8] = if hooked {
+            let data = project(&def, row, projection);
             let client = subscription.client.clone();
             let mut ctx = HookContext::notification(client, def, change.operation, &subscription.id, data);
             if let Err(e) = core.hooks.run(&mut ctx).await {
@@ -151,35 +157,42 @@ async fn notify(core: &Core, change: Change) {
                 metrics::notification_dropped(Dropped::Hook);
                 continue;
             }
-            match ctx.result {
-                Some(result) => data = result,
-                None => {
-                    metrics::notification_dropped(Dropped::Hook);
-                    continue;
-                }
-            }
+            let Some(data) = ctx.result else {
+                metrics::notification_dropped(Dropped::Hook);
+                continue;
+            };
             // The hook may have revoked the client (a token found expired).
-            if revoked(core, &subscription).await {
+            if revoked(core, subscription).await {
                 metrics::notification_dropped(Dropped::Revoked);
                 continue;
             }
-        }
+            own = serde_json::to_vec(&data).unwrap_or_default();
+            &own
+        } else {
+            match rendered.iter().position(|(p, _)| *p == projection) {
+                Some(i) => &rendered[i].1,
+                None => {
+                    let text = serde_json::to_vec(&project(&def, row, projection)).unwrap_or_default();
+                    rendered.push((projection, text));
+                    &rendered[rendered.len() - 1].1
+                }
+            }
+        };
         let scope = match change.operation {
             Operation::Create => Scope::Enter,
             Operation::Delete => Scope::Leave,
-            _ => scope,
+            _ => *scope,
+        };
+        let notice = Notice {
+            operation: change.operation.as_str(),
+            schema: def.meta.schema,
+            entity: def.meta.name,
+            data,
+            scope: scope.as_str(),
+            timestamp: &timestamp,
         };
         let seq = subscription.next_seq();
-        let payload = notification(
-            change.operation.as_str(),
-            &subscription.id,
-            def.meta.schema,
-            def.meta.name,
-            data,
-            seq,
-            scope.as_str(),
-        );
-        let payload = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
+        let payload = Bytes::from(notice.encode(&subscription.id, seq));
         subscription.record(seq, payload.clone(), core.config.subscription_log_len);
         // Delivered to a connected owner; an absent one finds it in the log. A client that sent
         // DISCONNECT is absent even while its socket lingers. With an external broker the
@@ -190,7 +203,7 @@ async fn notify(core: &Core, change: Change) {
             Presence::Away | Presence::Ended(_) => external,
         };
         if deliver {
-            send(core, &subscription, seq, payload).await;
+            send(core, subscription, seq, payload).await;
         }
     }
 }
