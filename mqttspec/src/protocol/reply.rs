@@ -55,7 +55,10 @@ impl Notice<'_> {
             out.extend_from_slice(key);
             serde_json::to_writer(&mut *out, value).expect("a string serializes");
         }
-        let mut out = Vec::with_capacity(self.data.len() + subscription_id.len() + self.timestamp.len() + 192);
+        // Exact unless a string needs escapes: the payload is kept in the subscription's log.
+        let strings = [self.entity, self.operation, self.schema, self.scope, subscription_id, self.timestamp];
+        let capacity = self.data.len() + 132 + strings.iter().map(|s| s.len() + 2).sum::<usize>();
+        let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(br#"{"data":"#);
         out.extend_from_slice(self.data);
         text(&mut out, br#","entity":"#, self.entity);
@@ -111,5 +114,8 @@ mod tests {
         });
         assert_eq!(parsed, expected);
         assert_eq!(bytes, serde_json::to_vec(&expected).unwrap(), "the same bytes as serde_json writes");
+        // Kept in the subscription's log: no more than the seq's unused digits to spare (plus
+        // what escaping added).
+        assert!(bytes.capacity() <= bytes.len() + 20, "{}", bytes.capacity());
     }
 }
