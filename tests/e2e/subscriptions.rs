@@ -279,3 +279,54 @@ async fn a_persistent_session_gets_what_its_subscriptions_queued_while_away() {
     .expect("the queued notification arrives");
     assert_eq!((queued["seq"].as_u64(), queued["data"]["name"].as_str()), (Some(1), Some("late")), "{queued}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writers_reply_waits_for_its_own_notifications_only() {
+    // Bob's notifications are held in an `after_read` hook until the test lets them go. Alice's
+    // reply to her write must arrive meanwhile, after her own notification of it; bob's follows
+    // once released. (A reply that waited for every client's notifications would never come.)
+    let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let held = release.clone();
+    let server = TestServer::start_with(Backend::Sqlite, move |b| {
+        b.hook(
+            mqttspec::HookPoint::AfterRead,
+            0,
+            "hold-bob",
+            mqttspec::hooks::hook_fn(move |ctx| {
+                let hold = (ctx.subscription_id().is_some() && ctx.client().id() == "bob").then(|| held.clone());
+                Box::pin(async move {
+                    if let Some(held) = hold {
+                        held.acquire().await.expect("open").forget();
+                    }
+                    Ok(())
+                })
+            }),
+        )
+    })
+    .await;
+    let mut bob = server.client("bob").await;
+    bob.subscribe_own().await;
+    let bobs = subscribe(&mut bob, json!({})).await;
+    let mut alice = server.client("alice").await;
+    alice.subscribe_own().await;
+    let alices = subscribe(&mut alice, json!({})).await;
+
+    let id = json!("w-1");
+    alice
+        .send(&json!({"id": id, "type": "request", "operation": "create", "entity": "users",
+            "data": {"name": "Ann", "email": "ann@x"}}))
+        .await;
+    let wait = std::time::Duration::from_secs(10);
+    let (topic, own) = alice.message_on("spec/alice/", wait).await.expect("a message for alice");
+    assert_eq!(topic, format!("spec/alice/notify/{alices}"), "alice's own notification first: {own}");
+    let (topic, reply) = alice.message_on("spec/alice/", wait).await.expect("the reply, while bob's is held");
+    assert_eq!(topic, "spec/alice/response");
+    assert_eq!(reply["id"], id);
+    assert_eq!(ok(&reply)["name"], "Ann");
+    bob.no_notification().await;
+
+    release.add_permits(1);
+    let n = bob.notification().await;
+    assert_eq!(n["subscription_id"], bobs.as_str());
+    assert_eq!(n["data"]["name"], "Ann");
+}

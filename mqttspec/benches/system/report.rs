@@ -436,8 +436,8 @@ MQTT on the same database (the database floor). Pipelined: 16 clients with 16 re
 
 {fanout}
 Subscriptions filter `status` by equality, 100 per connection; a tenth of them (`"hot"`) match the row
-that the writer, another connection, updates one write at a time. A write's notifications are handed to
-the broker before its reply (PROTOCOL §7), so "reply → last" can be small or negative.
+that the writer, another connection, updates one write at a time. Only the writer's own notifications
+leave before its reply (PROTOCOL §7): "reply → last" is the time the others' take after it.
 
 ## Memory
 

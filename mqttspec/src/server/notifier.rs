@@ -18,8 +18,9 @@ use crate::subscription::{Presence, Scope, Subscription};
 use crate::transport::Outbound;
 
 enum Message {
-    /// Changes committed here: notified here, then sent to the other instances.
-    Changes(Vec<Change>, oneshot::Sender<()>),
+    /// Changes committed here by a client (the writer): sent to the other instances, then
+    /// notified here; the waiter is told once the writer's own notifications left.
+    Changes(Vec<Change>, String, oneshot::Sender<()>),
     /// Changes committed by another instance on the same broker.
     Remote(Vec<Change>),
     /// A subscription's owner is back: its logged notifications after `after`, then live ones.
@@ -56,21 +57,28 @@ impl Notifier {
 /// One message: its notifications published, its waiter told.
 async fn handle(core: &Arc<Core>, message: Message) {
     match message {
-        Message::Changes(changes, done) => {
+        Message::Changes(changes, writer, done) => {
             // Other instances get the changes first: they then notify in parallel with us.
             if core.config.external.is_some()
                 && let Err(e) = core.publisher().broadcast(super::change_bus::encode(&changes)).await
             {
                 tracing::warn!(error = %e, "changes not sent to the other instances");
             }
-            for change in changes {
-                notify(core, change).await;
+            // The writer's reply waits for the writer's own notifications only (they leave first
+            // in each change), not for everyone else's.
+            let mut done = Some(done);
+            let last = changes.len().saturating_sub(1);
+            for (i, change) in changes.into_iter().enumerate() {
+                let release = if i == last { done.take() } else { None };
+                notify(core, change, Some(&writer), release).await;
             }
-            let _ = done.send(());
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
         }
         Message::Remote(changes) => {
             for change in changes {
-                notify(core, change).await;
+                notify(core, change, None, None).await;
             }
         }
         Message::Replay(subscription, after, done) => {
@@ -84,11 +92,12 @@ async fn handle(core: &Arc<Core>, message: Message) {
 }
 
 impl NotifierHandle {
-    /// Publishes the notifications of committed changes; returns once they left, so that the
-    /// reply that follows leaves after them (replies and notifications keep their order).
-    pub async fn publish(&self, changes: Vec<Change>) {
+    /// Publishes the notifications of changes `writer` committed; returns once the writer's own
+    /// have left, so that the reply that follows leaves after them (a client's replies and
+    /// notifications keep their order); other clients' notifications may still be on their way.
+    pub async fn publish(&self, changes: Vec<Change>, writer: &str) {
         let (done, wait) = oneshot::channel();
-        if self.0.send(Message::Changes(changes, done)).is_ok() {
+        if self.0.send(Message::Changes(changes, writer.to_owned(), done)).is_ok() {
             let _ = wait.await;
         }
     }
@@ -128,9 +137,18 @@ async fn revoked(core: &Core, subscription: &Subscription) -> bool {
     true
 }
 
-async fn notify(core: &Core, change: Change) {
+/// Notifies one change: the subscriptions of `writer` first, then `release` is told, then the
+/// others.
+async fn notify(core: &Core, change: Change, writer: Option<&str>, mut release: Option<oneshot::Sender<()>>) {
     let def = change.entity;
-    let matches = core.subscriptions.matching(&def, change.old.as_deref(), change.new.as_deref());
+    let mut matches = core.subscriptions.matching(&def, change.old.as_deref(), change.new.as_deref());
+    let own = match writer {
+        Some(writer) => {
+            matches.sort_by_key(|(subscription, _)| subscription.client.id() != writer);
+            matches.iter().take_while(|(subscription, _)| subscription.client.id() == writer).count()
+        }
+        None => 0,
+    };
     // `leave` carries the new row (so the client can drop it); a delete carries the deleted row.
     let row = match change.operation {
         Operation::Delete => change.old.as_deref(),
@@ -141,7 +159,12 @@ async fn notify(core: &Core, change: Change) {
     let hooked = core.hooks.has(HookPoint::AfterRead);
     // The row's JSON text per projection, when no hook changes it per subscription.
     let mut rendered: Vec<(Option<&[usize]>, Vec<u8>)> = Vec::new();
-    for (subscription, scope) in &matches {
+    for (i, (subscription, scope)) in matches.iter().enumerate() {
+        if i == own
+            && let Some(release) = release.take()
+        {
+            let _ = release.send(());
+        }
         if revoked(core, subscription).await {
             metrics::notification_dropped(Dropped::Revoked);
             continue;
@@ -205,6 +228,9 @@ async fn notify(core: &Core, change: Change) {
         if deliver {
             send(core, subscription, seq, payload).await;
         }
+    }
+    if let Some(release) = release {
+        let _ = release.send(());
     }
 }
 

@@ -81,7 +81,7 @@ pub(super) async fn execute(
                 Err(e) => return Err(e),
             };
             if !outcome.changes.is_empty() {
-                core.notifier.publish(outcome.changes).await;
+                core.notifier.publish(outcome.changes, client.id()).await;
             }
             Ok(match hooks.logged {
                 Some(reply) => Answer::Logged(reply),
