@@ -7,7 +7,9 @@ use mqttspec::ServerBuilder;
 
 /// mimalloc rather than the system allocator: under connect/disconnect churn glibc's malloc keeps
 /// freed memory mapped (resident memory grows long after the heap stops growing, see the README's
-/// soak figures). An application's choice, so the examples make it; the library does not.
+/// soak figures). Built with `no_thp`: with transparent huge pages mimalloc's arenas cost an idle
+/// connection 28 KiB instead of 19 KiB. An application's choice, so the examples make it; the
+/// library does not.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
