@@ -72,10 +72,11 @@ pub(super) async fn execute(
                 // instance) committed first: this one found its logged reply, or failed on what
                 // that run wrote (the row it deleted, the unique value it inserted).
                 Err(e) if logged => {
-                    return match reply_log::find(core.engine.db(), who).await? {
-                        Some(reply) => Ok(Answer::Repeat(reply)),
-                        None if hooks.superseded => Err(Error::internal("a logged reply vanished")),
-                        None => Err(e),
+                    return match reply_log::find(core.engine.db(), who).await {
+                        Ok(Some(reply)) => Ok(Answer::Repeat(reply)),
+                        Ok(None) if hooks.superseded => Err(Error::internal("a logged reply vanished")),
+                        // Not logged (or the log cannot be read now): this run's own error.
+                        _ => Err(e),
                     };
                 }
                 Err(e) => return Err(e),
