@@ -22,6 +22,12 @@ async fn across_a_restart(backend: Backend) {
     client.subscribe_own().await;
     let reply = client.request(create("w1")).await;
     ok(&reply);
+    let mut other_row = create("w0");
+    other_row["data"]["email"] = json!("v@x");
+    let victim = ok(&client.request(other_row).await)["id"].clone();
+    let delete = json!({"id": "d1", "type": "request", "operation": "delete", "entity": "users", "record_id": victim});
+    let deleted = client.request(delete.clone()).await;
+    ok(&deleted);
     client.disconnect().await;
     first.server.shutdown().await;
 
@@ -32,6 +38,8 @@ async fn across_a_restart(backend: Backend) {
     again.subscribe_own().await;
     assert_eq!(again.request(create("w1")).await, reply, "the logged reply, byte for byte");
     assert_eq!(second.user_count().await, 1, "executed once");
+    // A repeated delete fails on its own (the row is gone) and still gets the first run's reply.
+    assert_eq!(again.request(delete).await, deleted, "the logged reply of the delete");
     // Another requester's `w1` is another request.
     let mut other = second.client("someone-else").await;
     other.subscribe_own().await;

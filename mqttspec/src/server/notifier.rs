@@ -170,7 +170,7 @@ async fn notify(core: &Core, change: Change, writer: Option<&str>, mut release: 
             continue;
         }
         let projection = subscription.projection.as_deref();
-        let own;
+        let rewritten;
         let data: &[u8] = if hooked {
             let data = project(&def, row, projection);
             let client = subscription.client.clone();
@@ -189,8 +189,8 @@ async fn notify(core: &Core, change: Change, writer: Option<&str>, mut release: 
                 metrics::notification_dropped(Dropped::Revoked);
                 continue;
             }
-            own = serde_json::to_vec(&data).unwrap_or_default();
-            &own
+            rewritten = serde_json::to_vec(&data).unwrap_or_default();
+            &rewritten
         } else {
             match rendered.iter().position(|(p, _)| *p == projection) {
                 Some(i) => &rendered[i].1,
