@@ -38,6 +38,7 @@ per_backend!(
     writes::read_only_entity_refuses_writes,
     writes::create_validation,
     writes::custom_field_types,
+    writes::a_dropped_transaction_is_rolled_back_before_its_connection_is_reused,
     queries::every_operator_on_every_type,
     queries::or_groups_and_nesting,
     queries::sort_on_several_columns,

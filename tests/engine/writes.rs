@@ -286,3 +286,34 @@ pub async fn custom_field_types(backend: Backend) {
     assert_eq!(metadata["total"], 2, "nothing of the refused creates was written");
     assert_eq!(all[0]["priority"], json!(null));
 }
+
+/// Connections are reused between requests (`db/warm.rs`): a transaction dropped without commit
+/// must be rolled back before its connection's next use, and a committed one must stay.
+pub async fn a_dropped_transaction_is_rolled_back_before_its_connection_is_reused(backend: Backend) {
+    let url = crate::support::fresh_database_url(backend).await;
+    // One connection: whatever the dropped transaction left is what the next lease gets.
+    let options = mqttspec::DatabaseOptions::default().max_connections(1);
+    let db = mqttspec::Database::connect_with(&url, &options).await.unwrap();
+    db.acquire().await.unwrap().conn().execute("CREATE TABLE marks (x INTEGER)").await.unwrap();
+    let rows = || async {
+        // An UPDATE that changes nothing counts the rows.
+        db.acquire().await.unwrap().conn().execute_with("UPDATE marks SET x = x", &[]).await.unwrap()
+    };
+
+    let mut tx = db.begin().await.unwrap();
+    tx.conn().execute("INSERT INTO marks VALUES (1)").await.unwrap();
+    drop(tx);
+    assert_eq!(rows().await, 0, "the dropped transaction's insert is gone");
+    assert_eq!(db.pool_status(), (1, 1), "the one connection is back and idle");
+
+    let mut tx = db.begin().await.expect("a new transaction on the reused connection");
+    tx.conn().execute("INSERT INTO marks VALUES (2)").await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(rows().await, 1, "the committed insert stays");
+
+    let mut tx = db.begin().await.unwrap();
+    tx.conn().execute("INSERT INTO marks VALUES (3)").await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(rows().await, 1, "the rolled back insert is gone");
+    db.close().await;
+}

@@ -9,7 +9,6 @@ mod tx;
 mod warm;
 
 pub use conn::Conn;
-
 pub(crate) use tx::SharedTx;
 pub use tx::{DbConn, Tx, TxGuard};
 
@@ -215,22 +214,16 @@ impl Database {
     /// Connections the pool holds now, and how many of them are idle.
     pub fn pool_status(&self) -> (u32, usize) {
         match &self.0 {
-            Backend::Sqlite(shelf) => (shelf.pool().size(), shelf.pool().num_idle() + shelf.idle()),
-            Backend::Postgres(shelf) => (shelf.pool().size(), shelf.pool().num_idle() + shelf.idle()),
+            Backend::Sqlite(shelf) => shelf.status(),
+            Backend::Postgres(shelf) => shelf.status(),
         }
     }
 
     /// Closes the pool (waits for the connections in use).
     pub async fn close(&self) {
         match &self.0 {
-            Backend::Sqlite(shelf) => {
-                shelf.clear();
-                shelf.pool().close().await
-            }
-            Backend::Postgres(shelf) => {
-                shelf.clear();
-                shelf.pool().close().await
-            }
+            Backend::Sqlite(shelf) => shelf.close().await,
+            Backend::Postgres(shelf) => shelf.close().await,
         }
     }
 }

@@ -78,10 +78,6 @@ impl<DB: sqlx::Database> Shelf<DB> {
         })
     }
 
-    pub(crate) fn pool(&self) -> &Pool<DB> {
-        &self.pool
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle<DB>>> {
         self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -110,15 +106,17 @@ impl<DB: sqlx::Database> Shelf<DB> {
         }
     }
 
-    /// Connections on the shelf.
-    pub(crate) fn idle(&self) -> usize {
-        self.lock().len()
+    /// Connections the pool holds, and how many of them are idle (on the shelf or in sqlx's pool).
+    pub(crate) fn status(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle() + self.lock().len())
     }
 
-    /// Hands every idle connection back to sqlx (before the pool closes, which waits for them).
-    pub(crate) fn clear(&self) {
+    /// Hands every idle connection back to sqlx and closes the pool (which waits for the
+    /// connections in use); no lease is granted afterwards.
+    pub(crate) async fn close(&self) {
         self.permits.close();
         drop(std::mem::take(&mut *self.lock()));
+        self.pool.close().await;
     }
 }
 

@@ -62,13 +62,16 @@ pub(crate) async fn find(db: &Database, who: &Requester<'_>) -> Result<Option<By
 /// another run of the same request committed first: this run must then roll back and answer
 /// with that run's reply.
 pub(crate) async fn record(conn: &mut Conn<'_>, who: &Requester<'_>, reply: &Bytes) -> Result<bool> {
-    let sql = format!(
-        "INSERT INTO {TABLE} (client_id, principal, message_id, reply, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (client_id, principal, message_id) DO NOTHING"
-    );
+    // Every write runs it: written once.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO {TABLE} (client_id, principal, message_id, reply, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (client_id, principal, message_id) DO NOTHING"
+        )
+    });
     let [client, principal, id] = who.key();
     let reply = Value::Text(String::from_utf8_lossy(reply).into_owned());
-    Ok(conn.execute_with(&sql, &[client, principal, id, reply, Value::Int(now_ms())]).await? == 1)
+    Ok(conn.execute_with(&SQL, &[client, principal, id, reply, Value::Int(now_ms())]).await? == 1)
 }
 
 /// Forgets replies older than `window`.
